@@ -1,0 +1,32 @@
+# The two commands of the README: `make dev` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test migrate venv system-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+## make test: throwaway Postgres (pg_cron) and Redis on free ports, then pytest; they stop at the end.
+test: venv system-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).
+dev: venv system-deps
+	$(BIN)/python -m devtools.devserver
+
+## make migrate: apply sql/migrations to DATABASE_URL (production-safe; never the stand-in baseline).
+migrate: venv
+	$(BIN)/python -m devtools.migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache

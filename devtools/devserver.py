@@ -1,0 +1,224 @@
+"""`make dev`: the three functions on one local HTTP server, over real (embedded) stores.
+
+Each HTTP request becomes the Function URL event Lambda would send (devtools.events) and goes to
+the same `functions.<name>.app.handler`, under the prefix `/<name>`. CORS is emulated here, from the
+same settings template.yaml gives the Function URL, because in AWS the function adds no CORS header.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from . import localstores, migrate
+from .cors import CorsPolicy
+from .events import function_url_event
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+FUNCTIONS = ("draft_session", "purge_course", "cleanup_drafts")
+DEV_USER = uuid.UUID("00000000-0000-4000-8000-00000000d001")
+DEV_ORG = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+
+
+def _handler_of(name: str):
+    try:
+        return importlib.import_module(f"functions.{name}.app").handler
+    except ModuleNotFoundError:
+        return None  # not built yet: its prefix answers 404
+
+
+class DevServer:
+    """The stores, the secrets and the HTTP server of one `make dev` run."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.stores: list = []
+
+    # --- stores ---
+
+    def start_stores(self) -> None:
+        DATA.mkdir(exist_ok=True)
+        embedded_pg = not os.environ.get("DATABASE_URL")
+        if embedded_pg:
+            pg = localstores.LocalPostgres(DATA / "postgres", port=_stable_port("pg"), durable=True)
+            if not pg.running():
+                pg.start()
+            self.stores.append(pg)
+            os.environ["DATABASE_URL"] = pg.url
+            print(f"postgres: embedded in .data/postgres on port {pg.port}")
+        if not os.environ.get("REDIS_URL"):
+            rd = localstores.LocalRedis(DATA / "redis", port=_stable_port("redis"), durable=True).start()
+            self.stores.append(rd)
+            os.environ["REDIS_URL"] = rd.url
+            print(f"redis: embedded in .data/redis on port {rd.port}")
+        os.environ.setdefault("QDRANT_PATH", str(DATA / "qdrant"))
+        os.environ.setdefault("STORAGE_URL", f"file://{DATA / 'uploads'}")
+        with_baseline = embedded_pg or os.environ.get("DEV_WITH_STANDIN_BASELINE") == "1"
+        migrate.apply(os.environ["DATABASE_URL"], with_baseline=with_baseline)
+        if with_baseline:
+            self._seed_dev_user()
+
+    def _seed_dev_user(self) -> None:
+        import psycopg
+
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("INSERT INTO organizations (id, name) VALUES (%s, 'Dev organization') ON CONFLICT DO NOTHING",
+                         (DEV_ORG,))
+            conn.execute("INSERT INTO users (id, organization_id, email, role) VALUES (%s, %s, 'dev@example.com', 'admin')"
+                         " ON CONFLICT DO NOTHING", (DEV_USER, DEV_ORG))
+
+    def stop_stores(self) -> None:
+        for store in reversed(self.stores):
+            store.stop()
+
+    # --- secrets ---
+
+    def ensure_secrets(self) -> None:
+        """A development JWT secret and admin token, kept in .data/ so tokens survive restarts."""
+        DATA.mkdir(exist_ok=True)
+        path = DATA / "dev-secrets.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        saved.setdefault("SUPABASE_JWT_SECRET", secrets.token_urlsafe(32))
+        saved.setdefault("ADMIN_TOKEN", secrets.token_urlsafe(24))
+        path.write_text(json.dumps(saved))
+        os.chmod(path, 0o600)
+        for key, value in saved.items():
+            os.environ.setdefault(key, value)
+
+    def dev_token(self) -> Optional[str]:
+        secret = os.environ.get("SUPABASE_JWT_SECRET")
+        if not secret:
+            return None
+        import jwt
+
+        now = int(time.time())
+        return jwt.encode({"sub": str(DEV_USER), "aud": os.environ.get("JWT_AUDIENCE", "authenticated"),
+                           "role": "authenticated", "iat": now, "exp": now + 30 * 86400}, secret, algorithm="HS256")
+
+    # --- HTTP ---
+
+    def serve(self) -> None:
+        cors = CorsPolicy.from_environment()
+        handlers = {name: _handler_of(name) for name in FUNCTIONS}
+        httpd = ThreadingHTTPServer((self.host, self.port), _make_request_handler(handlers, cors))
+        httpd.daemon_threads = True
+        self.port = httpd.server_address[1]
+        self.print_banner()
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=httpd.shutdown).start())
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            httpd.server_close()
+
+    def print_banner(self) -> None:
+        base = f"http://{self.host}:{self.port}"
+        token = self.dev_token()
+        admin = os.environ.get("ADMIN_TOKEN", "")
+        print(f"""
+Serving on {base}: /draft_session, /purge_course, /cleanup_drafts
+Development user token (30 days):
+  export TOKEN='{token}'
+  export ADMIN_TOKEN='{admin}'
+
+# open a draft session, autosave, read it, materialize it (the course row appears only now)
+  SID=$(curl -s -X POST {base}/draft_session/drafts -H "Authorization: Bearer $TOKEN" \\
+        -H 'Content-Type: application/json' -d '{{"formData": {{"topic": "Python для начинающих"}}}}' \\
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessionId"])')
+  curl -s -X PATCH {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN" \\
+        -H 'Content-Type: application/json' -d '{{"formData": {{"language": "ru", "estimatedLessons": 12}}}}'
+  curl -s {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/draft_session/drafts -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/draft_session/drafts/$SID/materialize -H "Authorization: Bearer $TOKEN" \\
+        -H 'Content-Type: application/json' -d '{{"reason": "submit"}}'
+""", flush=True)
+
+
+def _stable_port(kind: str) -> int:
+    """The embedded stores keep their port across runs (it is saved in .data/), so URLs stay valid."""
+    path = DATA / f"{kind}.port"
+    if path.exists():
+        port = int(path.read_text())
+    else:
+        port = localstores.free_port()
+        path.write_text(str(port))
+    return port
+
+
+def _make_request_handler(handlers: dict, cors: CorsPolicy):
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "course-drafts-dev"
+
+        def log_message(self, fmt, *args):  # the functions log one JSON line each; keep stderr quiet
+            pass
+
+        def _dispatch(self):
+            parts = urlsplit(self.path)
+            name, _, rest = parts.path.lstrip("/").partition("/")
+            handler = handlers.get(name)
+            origin = self.headers.get("Origin")
+            cors_headers = cors.headers_for(name, origin)
+            if self.command == "OPTIONS" and origin:  # a preflight: answered by the Function URL, not the code
+                status = 204 if cors_headers else 403
+                return self._send(status, cors.preflight_headers(name, origin) if cors_headers else {}, b"")
+            if handler is None:
+                body = json.dumps({"error": {"code": "not_found", "message": f"No function at /{name}."}}).encode()
+                return self._send(404, {"Content-Type": "application/json"}, body)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            event = function_url_event(self.command, "/" + rest, query=parts.query,
+                                       headers=dict(self.headers.items()), body=body,
+                                       source_ip=self.client_address[0])
+            result = handler(event, None)
+            payload = result.get("body") or ""
+            data = (__import__("base64").b64decode(payload) if result.get("isBase64Encoded") else payload.encode())
+            headers = {k: v for k, v in (result.get("headers") or {}).items()}
+            headers.update(cors_headers)
+            self._send(result.get("statusCode", 200), headers, data)
+
+        def _send(self, status: int, headers: dict, body: bytes):
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_OPTIONS = do_HEAD = _dispatch
+
+    return RequestHandler
+
+
+def main() -> int:
+    host = os.environ.get("DEV_HOST", "127.0.0.1")
+    port = int(os.environ.get("DEV_PORT", "8000"))
+    server = DevServer(host, port)
+    server.ensure_secrets()
+    try:
+        server.start_stores()
+        server.serve()
+    except localstores.MissingDependency as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop_stores()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

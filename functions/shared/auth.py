@@ -1,0 +1,117 @@
+"""Who is calling: a Supabase user (JWT verified locally) or an administrator / the scheduler.
+
+The user id is the token's `sub`, never a value from the body or the path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import jwt
+
+from .errors import StoreUnavailable, Unauthorized
+from .settings import Settings
+
+MAX_TOKEN_CHARS = 8192  # Supabase tokens are ~1 KB; anything far larger is an attack or a mistake.
+ASYMMETRIC = ("RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: Optional[uuid.UUID]  # None for the admin token
+    is_admin: bool  # ADMIN_TOKEN or a service_role JWT
+
+    @property
+    def label(self) -> str:
+        return str(self.user_id) if self.user_id else "admin"
+
+
+class Authenticator:
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._jwks: Optional[jwt.PyJWKClient] = None
+
+    def _jwks_client(self) -> jwt.PyJWKClient:
+        if self._jwks is None:
+            # Keys are cached for the container's life; an unknown kid triggers one refetch.
+            self._jwks = jwt.PyJWKClient(
+                self._settings.supabase_jwks_url,
+                cache_keys=True,
+                lifespan=600,
+                timeout=int(self._settings.store_timeout_seconds) or 1,
+            )
+        return self._jwks
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        token = bearer_token(headers)
+        admin_token = self._settings.admin_token
+        if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+            return Principal(user_id=None, is_admin=True)
+        claims = self._verify_jwt(token)
+        if claims.get("role") == "service_role":
+            return Principal(user_id=_optional_uuid(claims.get("sub")), is_admin=True)
+        user_id = _optional_uuid(claims.get("sub"))
+        if user_id is None:
+            raise Unauthorized("The token has no valid user id (sub).")
+        return Principal(user_id=user_id, is_admin=False)
+
+    def _verify_jwt(self, token: str) -> dict:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The bearer token is malformed.") from None
+        alg = header.get("alg")
+        key = self._key_for(alg, token)
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[alg],  # exactly the one family the key was chosen for: no confusion
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                options={"require": ["exp"], "verify_iss": bool(self._settings.jwt_issuer)},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The token was rejected: {_reason(exc)}.") from None
+
+    def _key_for(self, alg: Optional[str], token: str):
+        settings = self._settings
+        if alg == "HS256" and settings.supabase_jwt_secret:
+            return settings.supabase_jwt_secret
+        if alg in ASYMMETRIC and settings.supabase_jwks_url:
+            try:
+                return self._jwks_client().get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientConnectionError as exc:
+                raise StoreUnavailable("jwks", exc) from None
+            except jwt.PyJWTError:
+                raise Unauthorized("The token's signing key is unknown.") from None
+        raise Unauthorized(f"Tokens signed with {alg!r} are not accepted.")
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    raw = headers.get("authorization") or ""
+    scheme, _, token = raw.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Unauthorized("The bearer token is too long.")
+    return token
+
+
+def _optional_uuid(value) -> Optional[uuid.UUID]:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    # PyJWT messages name the failed check (audience, issuer, signature) and never the key.
+    return str(exc).rstrip(".") or type(exc).__name__

@@ -1,0 +1,57 @@
+"""The Redis client: created once per container, with short timeouts, reconnecting by itself.
+
+Every Redis failure surfaces as StoreUnavailable("redis") through `redis_errors()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from .errors import StoreUnavailable
+from .settings import get_settings
+
+_client: Optional[redis.Redis] = None
+_lock = threading.Lock()
+
+
+def client() -> redis.Redis:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                settings = get_settings()
+                if not settings.redis_url:
+                    raise StoreUnavailable("redis", RuntimeError("REDIS_URL is not set"))
+                _client = redis.Redis.from_url(
+                    settings.redis_url,
+                    socket_timeout=settings.store_timeout_seconds,
+                    socket_connect_timeout=settings.store_timeout_seconds,
+                    health_check_interval=30,
+                    # One quick retry heals a connection dropped by a restart; more would only
+                    # stretch the wait before a 503 when the server is really down.
+                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+                    decode_responses=True,
+                )
+    return _client
+
+
+def reset_client() -> None:
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = None
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise StoreUnavailable("redis", exc) from None

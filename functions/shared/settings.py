@@ -1,0 +1,83 @@
+"""Configuration from environment variables (the names of API.md, template.yaml and the dev server).
+
+A malformed value stops start-up with a message naming the variable, so a bad deploy fails loudly
+at the first invocation instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Optional
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: Optional[str] = None
+    redis_url: Optional[str] = None
+    qdrant_url: Optional[str] = None
+    qdrant_api_key: Optional[str] = None
+    qdrant_path: Optional[str] = None
+    qdrant_collection: str = "course_chunks"
+    storage_url: Optional[str] = None
+    s3_endpoint_url: Optional[str] = None
+
+    supabase_jwt_secret: Optional[str] = None
+    supabase_jwks_url: Optional[str] = None
+    jwt_audience: str = "authenticated"
+    jwt_issuer: Optional[str] = None
+    admin_token: Optional[str] = None
+
+    draft_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
+    draft_max_sessions_per_user: int = Field(20, ge=1, le=10_000)
+    draft_max_creates_per_minute: int = Field(60, ge=1, le=100_000)
+    draft_max_body_bytes: int = Field(65536, ge=1024, le=6 * 1024 * 1024)
+    draft_db_fallback: bool = True
+    default_course_title: str = Field("Новый курс", min_length=1, max_length=500)
+    cleanup_max_age_hours: int = Field(24, ge=1, le=24 * 365)
+    cors_allow_origins: str = ""
+
+    # Store timeouts: short, so that a hung store becomes a 503 well inside the function timeout.
+    store_timeout_seconds: float = Field(3.0, gt=0, le=60)
+    retry_after_seconds: int = Field(5, ge=1, le=3600)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: Optional[str]) -> Optional[str]:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: Optional[str]) -> Optional[str]:
+        if value and not value.startswith(("file://", "s3://")):
+            raise ValueError("must be file://DIR or s3://BUCKET[/PREFIX]")
+        return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (a Lambda container reads its environment once)."""
+    return load_settings()

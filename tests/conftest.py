@@ -1,0 +1,172 @@
+"""Real stores for the whole run: a throwaway Postgres (pg_cron preloaded) and a throwaway Redis,
+started on free ports, migrated once, emptied between tests, stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import jwt
+import psycopg
+import pytest
+import redis
+
+from devtools import localstores, migrate
+from devtools.events import function_url_event
+
+JWT_SECRET = "test-jwt-secret-with-enough-length-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+STATE = Path(tempfile.mkdtemp(prefix="course-drafts-test-"))
+os.chmod(STATE, 0o755)  # the postgres user (when we are root) must reach its data directory
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = localstores.LocalPostgres(STATE / "pg").start()
+    migrate.apply(server.url, with_baseline=True, log=lambda *_: None)
+    yield server
+    server.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = localstores.LocalRedis(STATE / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment(pg_server, redis_server):
+    os.environ.update({
+        "DATABASE_URL": pg_server.url,
+        "REDIS_URL": redis_server.url,
+        "SUPABASE_JWT_SECRET": JWT_SECRET,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "STORE_TIMEOUT_SECONDS": "2",
+    })
+    reset_clients()
+    yield
+    reset_clients()
+    shutil.rmtree(STATE, ignore_errors=True)
+
+
+def reset_clients() -> None:
+    """Forget cached settings, pools and per-container singletons (as a new Lambda container would)."""
+    from functions.shared import cache, db, settings
+
+    settings.get_settings.cache_clear()
+    db.reset_pool()
+    cache.reset_client()
+    import functions.draft_session.app as draft_app
+
+    draft_app._service = None
+    draft_app.service._auth = None
+
+
+TABLES = ("audit_log", "rag_context_cache", "materials", "file_catalog", "assets", "lessons", "sections",
+          "courses", "users", "organizations")
+
+
+@pytest.fixture(autouse=True)
+def clean_stores(pg_server, redis_server):
+    """Every test starts from empty stores (servers restarted by a fault test come back first)."""
+    if not redis_server.running():
+        redis_server.start()
+    if not pg_server.running():
+        pg_server.start()
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}
+        extra = [t for t in ("purge_queue", "cleanup_runs") if t in existing]
+        conn.execute(f"TRUNCATE {', '.join(list(TABLES) + extra)} CASCADE")
+    redis.Redis.from_url(redis_server.url).flushall()
+    yield
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Change settings for one test: settings_env(DRAFT_DB_FALLBACK='false')."""
+
+    def apply(**env):
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        reset_clients()
+
+    yield apply
+    monkeypatch.undo()
+    reset_clients()
+
+
+@pytest.fixture
+def db(pg_server):
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def rds(redis_server):
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+# --- people and tokens ---
+
+def user_token(user_id, *, exp_in: int = 3600, secret: str = JWT_SECRET, **claims) -> str:
+    now = int(time.time())
+    payload = {"sub": str(user_id), "aud": "authenticated", "role": "authenticated", "iat": now, "exp": now + exp_in}
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class Person:
+    def __init__(self, user_id: uuid.UUID, org_id: uuid.UUID, role: str):
+        self.id, self.org_id, self.role = user_id, org_id, role
+
+    @property
+    def token(self) -> str:
+        return user_token(self.id)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(org_id=None, role="user") -> Person:
+        org_id = org_id or db.execute("INSERT INTO organizations (name) VALUES ('Org') RETURNING id").fetchone()[0]
+        user_id = db.execute("INSERT INTO users (organization_id, email, role) VALUES (%s, %s, %s) RETURNING id",
+                             (org_id, f"{uuid.uuid4().hex[:8]}@example.com", role)).fetchone()[0]
+        return Person(user_id, org_id, role)
+
+    return make
+
+
+# --- Function URL events ---
+
+def url_event(method: str, path: str, *, token=None, body=None, raw_body=None, headers=None, query=None,
+              content_type="application/json") -> dict:
+    hdrs = {"content-type": content_type, **(headers or {})} if content_type else dict(headers or {})
+    if token is not None:
+        hdrs["authorization"] = f"Bearer {token}"
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    data = text.encode() if isinstance(text, str) else text
+    return function_url_event(method, path, query=urlencode(query or {}), headers=hdrs, body=data)
+
+
+class Reply:
+    def __init__(self, raw: dict):
+        self.status = raw["statusCode"]
+        self.headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+        self.text = raw.get("body") or ""
+        self.json = json.loads(self.text) if self.text else None
+
+    def __repr__(self):
+        return f"<Reply {self.status} {self.text[:300]}>"
+
+
+def call(handler, method: str, path: str, **kwargs) -> Reply:
+    return Reply(handler(url_event(method, path, **kwargs), None))
