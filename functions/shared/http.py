@@ -122,7 +122,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
             return BadRequest("The body is not valid JSON.")
         if kind == "unsupported_content_type":
             return BadRequest("Send the body as application/json.")
-        if loc[:1] == ("body",) and len(loc) <= 1 and kind in ("model_attributes_type", "dict_type", "model_type"):
+        if loc[:1] == ("body",) and len(loc) <= 1 and kind in ("model_attributes_type", "dict_type", "model_type", "missing"):
             return BadRequest("The body must be a JSON object.")
     bad_params = [e for e in errors if tuple(e.get("loc") or ())[:1] in (("query",), ("path",))]
     details = [{"field": _field_path(tuple(e.get("loc") or ())), "message": _message(e)} for e in errors]
