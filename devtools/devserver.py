@@ -138,11 +138,11 @@ Development user token (30 days):
   SID=$(curl -s -X POST {base}/draft_session/drafts -H "Authorization: Bearer $TOKEN" \\
         -H 'Content-Type: application/json' -d '{{"formData": {{"topic": "Python для начинающих"}}}}' \\
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessionId"])')
-  curl -s -X PATCH {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN" \\
+  curl -s -w '\n' -X PATCH {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN" \\
         -H 'Content-Type: application/json' -d '{{"formData": {{"language": "ru", "estimatedLessons": 12}}}}'
-  curl -s {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN"
-  curl -s {base}/draft_session/drafts -H "Authorization: Bearer $TOKEN"
-  curl -s -X POST {base}/draft_session/drafts/$SID/materialize -H "Authorization: Bearer $TOKEN" \\
+  curl -s -w '\n' {base}/draft_session/drafts/$SID -H "Authorization: Bearer $TOKEN"
+  curl -s -w '\n' {base}/draft_session/drafts -H "Authorization: Bearer $TOKEN"
+  curl -s -w '\n' -X POST {base}/draft_session/drafts/$SID/materialize -H "Authorization: Bearer $TOKEN" \\
         -H 'Content-Type: application/json' -d '{{"reason": "submit"}}'
 """, flush=True)
 
