@@ -34,8 +34,10 @@ def client() -> redis.Redis:
                     socket_connect_timeout=settings.store_timeout_seconds,
                     health_check_interval=30,
                     # One quick retry heals a connection dropped by a restart; more would only
-                    # stretch the wait before a 503 when the server is really down.
-                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+                    # stretch the wait before a 503 when the server is really down. A timeout is
+                    # not retried: redis-py retries at the connect and at the command level, so a
+                    # hung server would cost 4 timeouts instead of 1.
+                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,)),
                     decode_responses=True,
                 )
     return _client

@@ -17,27 +17,62 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
-def _make_pool():
+def _bounded_connection_class(wait_timeout: float):
+    """A psycopg Connection whose every wait for the server ends after `wait_timeout` seconds.
+
+    libpq has no read timeout: on a connection whose server (or pooler) stops answering, a query
+    would block until TCP gives up, many minutes later. statement_timeout cannot help there, since
+    it needs a server that answers. A wait that expires raises an OperationalError, and the pool
+    discards the connection (it is returned mid-operation).
+    """
     import psycopg
+
+    interval = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)
+
+    class BoundedConnection(psycopg.Connection):
+        default_wait_timeout = wait_timeout
+
+        def wait(self, gen, interval=interval, timeout=None):
+            return super().wait(gen, interval=interval,
+                                timeout=self.default_wait_timeout if timeout is None else timeout)
+
+    return BoundedConnection
+
+
+def _make_pool():
     from psycopg_pool import ConnectionPool
 
     settings = get_settings()
     if not settings.database_url:
         raise StoreUnavailable("postgres", RuntimeError("DATABASE_URL is not set"))
     timeout = settings.store_timeout_seconds
+    statement_ms = int(timeout * 1000) * 5
+
+    def check(conn) -> None:
+        # A connection that died with the server is replaced; one that went silent is given the
+        # store timeout for this trivial round trip, not the statement budget.
+        conn.default_wait_timeout = timeout
+        try:
+            ConnectionPool.check_connection(conn)
+        finally:
+            conn.default_wait_timeout = statement_ms / 1000 + timeout
+
     pool = ConnectionPool(
         settings.database_url,
         min_size=0,
         max_size=4,
         timeout=timeout,  # waiting for a connection
         open=False,
-        check=ConnectionPool.check_connection,  # a connection that died with the server is replaced
+        check=check,
+        # A slow statement is cancelled by the server first (statement_timeout); only a server that
+        # stopped answering reaches the client-side bound.
+        connection_class=_bounded_connection_class(statement_ms / 1000 + timeout),
         kwargs={
             "autocommit": True,
             "prepare_threshold": None,
             "connect_timeout": max(1, int(timeout)),
             # A statement that hangs is cancelled server-side instead of holding the invocation.
-            "options": f"-c statement_timeout={int(timeout * 1000) * 5}",
+            "options": f"-c statement_timeout={statement_ms}",
         },
         name="functions",
     )

@@ -1,0 +1,161 @@
+"""draft_session under store faults: hung stores, stores that go silent mid-life, and real restarts.
+
+Each test names the documented status, checks that nothing acknowledged was lost, and checks that
+the same process recovers once the store is back (no client reset, no restart).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Callable
+
+import pytest
+
+from functions.draft_session.app import handler
+from functions.shared.stores.draft_sessions import session_key
+from tests.conftest import call
+from tests.hung_store import HungStore
+
+# Far above any configured timeout: a call still blocked then is a missing timeout. It only keeps a
+# broken build from hanging the suite; it measures nothing.
+HANG_LIMIT = 60
+
+
+def bounded(fn: Callable[[], object], limit: float = HANG_LIMIT):
+    """Run fn in a thread; fail (instead of hanging the run) if it has not returned after `limit`."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # surfaced below, in the test's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit)
+    assert not worker.is_alive(), f"the call was still blocked after {limit}s: a store timeout is missing"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def assert_unavailable(reply) -> None:
+    assert reply.status == 503, reply
+    assert reply.json["error"]["code"] == "unavailable", reply
+    assert int(reply.headers["retry-after"]) >= 1
+
+
+def open_session(user, form=None) -> str:
+    reply = call(handler, "POST", "/drafts", token=user.token, body={"formData": form or {}})
+    assert reply.status == 201, reply
+    return reply.json["sessionId"]
+
+
+def rows_of(db, sid: str) -> int:
+    return db.execute("SELECT count(*) FROM courses WHERE draft_session_id = %s", (sid,)).fetchone()[0]
+
+
+# --- a store that accepts and never answers ---
+
+@pytest.fixture
+def hung():
+    with HungStore() as store:
+        yield store
+
+
+def test_hung_redis_is_503_without_fallback(make_user, hung, settings_env, db):
+    user = make_user()
+    settings_env(REDIS_URL=hung.url("redis", "/0"), DRAFT_DB_FALLBACK="false", STORE_TIMEOUT_SECONDS="1")
+    sid = str(uuid.uuid4())
+    for method, path, body in [("POST", "/drafts", {}), ("GET", "/drafts", None), ("GET", f"/drafts/{sid}", None),
+                               ("PATCH", f"/drafts/{sid}", {"formData": {"topic": "x"}}),
+                               ("DELETE", f"/drafts/{sid}", None),
+                               ("POST", f"/drafts/{sid}/materialize", {"reason": "submit"})]:
+        reply = bounded(lambda: call(handler, method, path, token=user.token, body=body))
+        assert_unavailable(reply)
+    # One connection (one timeout) per call: redis-py retries at the connect and the command level,
+    # and retrying timeouts there made a hung Redis cost four timeouts before the 503.
+    assert hung.accepted == 6
+    assert db.execute("SELECT count(*) FROM courses").fetchone()[0] == 0
+
+
+def test_hung_redis_with_fallback_creates_the_draft_in_the_database(make_user, hung, settings_env, db):
+    user = make_user()
+    settings_env(REDIS_URL=hung.url("redis", "/0"), STORE_TIMEOUT_SECONDS="1")
+    reply = bounded(lambda: call(handler, "POST", "/drafts", token=user.token, body={"formData": {"topic": "t"}}))
+    assert reply.status == 201, reply
+    assert reply.json["storage"] == "database"
+    assert rows_of(db, reply.json["sessionId"]) == 1
+    saved = bounded(lambda: call(handler, "PATCH", f"/drafts/{reply.json['sessionId']}", token=user.token,
+                                 body={"formData": {"language": "ru"}}))
+    assert saved.status == 200 and saved.json["formData"] == {"topic": "t", "language": "ru"}
+
+
+def test_hung_postgres_keeps_autosave_working_and_materialize_is_503(make_user, hung, settings_env, db, rds):
+    user = make_user()
+    settings_env(DATABASE_URL=hung.url("postgresql", "/app"), STORE_TIMEOUT_SECONDS="1")
+    # Sessions do not depend on Postgres: opening and saving work while it hangs.
+    created = bounded(lambda: call(handler, "POST", "/drafts", token=user.token, body={"formData": {"topic": "a"}}))
+    assert created.status == 201 and created.json["storage"] == "redis", created
+    sid = created.json["sessionId"]
+    saved = bounded(lambda: call(handler, "PATCH", f"/drafts/{sid}", token=user.token,
+                                 body={"formData": {"language": "ru"}}))
+    assert saved.status == 200, saved
+    reply = bounded(lambda: call(handler, "POST", f"/drafts/{sid}/materialize", token=user.token,
+                                 body={"reason": "submit"}))
+    assert_unavailable(reply)
+    assert hung.accepted >= 1
+    assert rds.exists(session_key(str(user.id), sid)), "the session must outlive a failed materialize"
+    assert rows_of(db, sid) == 0
+
+
+# --- a store that goes silent on the connections already open, then comes back ---
+
+@pytest.fixture
+def redis_proxy(redis_server, settings_env):
+    with HungStore(target=redis_server.port) as proxy:
+        settings_env(REDIS_URL=proxy.url("redis", "/0"), STORE_TIMEOUT_SECONDS="1")
+        yield proxy
+
+
+@pytest.fixture
+def pg_proxy(pg_server, settings_env):
+    with HungStore(target=pg_server.port) as proxy:
+        settings_env(DATABASE_URL=proxy.url("postgresql", "/app?user=postgres"), STORE_TIMEOUT_SECONDS="1")
+        yield proxy
+
+
+def test_redis_going_silent_mid_life_is_503_then_recovers_in_process(make_user, redis_proxy, rds):
+    user = make_user()
+    sid = open_session(user, {"topic": "before"})
+    redis_proxy.hang()
+    reply = bounded(lambda: call(handler, "PATCH", f"/drafts/{sid}", token=user.token,
+                                 body={"formData": {"topic": "during"}}))
+    assert_unavailable(reply)
+    redis_proxy.heal()
+    # Same process, same client objects: the next call reconnects by itself.
+    saved = bounded(lambda: call(handler, "PATCH", f"/drafts/{sid}", token=user.token,
+                                 body={"formData": {"language": "ru"}}))
+    assert saved.status == 200, saved
+    assert saved.json["formData"]["language"] == "ru"
+    assert saved.json["formData"]["topic"] in ("before", "during")  # the 503'd save may or may not have landed
+
+
+def test_postgres_going_silent_mid_life_is_503_then_recovers_in_process(make_user, pg_proxy, db, rds):
+    user = make_user()
+    first = open_session(user, {"topic": "one"})
+    done = call(handler, "POST", f"/drafts/{first}/materialize", token=user.token, body={"reason": "submit"})
+    assert done.status == 201, done  # the pool now holds a connection through the proxy
+    second = open_session(user, {"topic": "two"})
+    pg_proxy.hang()
+    reply = bounded(lambda: call(handler, "POST", f"/drafts/{second}/materialize", token=user.token,
+                                 body={"reason": "submit"}))
+    assert_unavailable(reply)
+    assert rds.exists(session_key(str(user.id), second))
+    pg_proxy.heal()
+    again = bounded(lambda: call(handler, "POST", f"/drafts/{second}/materialize", token=user.token,
+                                 body={"reason": "submit"}))
+    assert again.status in (200, 201), again
+    assert rows_of(db, first) == 1 and rows_of(db, second) == 1
