@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test migrate venv system-deps clean
+.PHONY: dev test migrate openapi template-check venv system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ dev: venv system-deps
 ## make migrate: apply sql/migrations to DATABASE_URL (production-safe; never the stand-in baseline).
 migrate: venv
 	$(BIN)/python -m devtools.migrate
+
+## make openapi: regenerate docs/openapi.json from the handlers' routes and models (a test fails when it is stale).
+openapi: venv
+	$(BIN)/python -m devtools.openapi
+
+## make template-check: template.yaml through SAM's transform, then cfn-lint (also part of make test).
+template-check: venv
+	$(BIN)/python -m devtools.template_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache
