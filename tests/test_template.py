@@ -162,3 +162,19 @@ def test_every_handler_imports_from_its_package_alone(sam, tmp_path):
         probe = json.loads(out.stdout.strip().splitlines()[-1])
         assert probe["file"].startswith(str(package)), probe["file"]
         assert probe["status"] == 401 and json.loads(probe["body"])["error"]["code"] == "unauthorized", probe
+
+
+# --- one place for CORS: the dev server reads the template's Function URL Cors block ---
+
+def test_the_dev_servers_cors_is_the_templates(tmp_path):
+    from devtools.cors import CorsPolicy
+
+    path = _broken_copy(tmp_path, "MaxAge: 600", "MaxAge: 120")
+    policy = CorsPolicy.from_template(("https://app.example.com",), path)
+    assert policy.functions == ("draft_session",)
+    assert policy.max_age == 120  # the copy's value, not a default of the dev server's own
+    preflight = policy.preflight_headers("draft_session", "https://app.example.com")
+    assert preflight["Access-Control-Allow-Methods"] == "GET, POST, PATCH, DELETE"
+    assert preflight["Access-Control-Allow-Headers"] == "authorization, content-type"
+    assert preflight["Access-Control-Max-Age"] == "120"
+    assert policy.headers_for("draft_session", "https://evil.example") == {}
