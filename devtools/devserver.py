@@ -3,6 +3,8 @@
 Each HTTP request becomes the Function URL event Lambda would send (devtools.events) and goes to
 the same `functions.<name>.app.handler`, under the prefix `/<name>`. CORS is emulated here, from the
 same settings template.yaml gives the Function URL, because in AWS the function adds no CORS header.
+The reference page (examples/create-course) is served on DEV_PAGE_PORT, another origin, by
+devtools.pageserver, so its calls go through that CORS as a front end's do.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 from . import localstores, migrate
 from .cors import CorsPolicy
+from .pageserver import PageServer
 from .events import function_url_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +45,10 @@ def _handler_of(name: str):
 class DevServer:
     """The stores, the secrets and the HTTP server of one `make dev` run."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, page_port: Optional[int] = None):
         self.host, self.port = host, port
+        self.page_port = page_port  # the reference page's own origin (examples/create-course)
+        self.page: Optional[PageServer] = None
         self.stores: list = []
 
     # --- stores ---
@@ -110,11 +115,18 @@ class DevServer:
     # --- HTTP ---
 
     def serve(self) -> None:
+        if self.page_port is not None:
+            self.page = PageServer(self.host, self.page_port, api_base=lambda hostname: f"http://{hostname}:{self.port}",
+                                   token=self.dev_token)
+            if not os.environ.get("CORS_ALLOW_ORIGINS"):  # dev default: the page's origin may call the API
+                os.environ["CORS_ALLOW_ORIGINS"] = ",".join(self.page.origins())
         cors = CorsPolicy.from_environment()
         handlers = {name: _handler_of(name) for name in FUNCTIONS}
         httpd = ThreadingHTTPServer((self.host, self.port), _make_request_handler(handlers, cors))
         httpd.daemon_threads = True
         self.port = httpd.server_address[1]
+        if self.page:
+            self.page.start()
         self.print_banner()
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=httpd.shutdown).start())
         try:
@@ -128,9 +140,11 @@ class DevServer:
         base = f"http://{self.host}:{self.port}"
         token = self.dev_token()
         admin = os.environ.get("ADMIN_TOKEN", "")
+        page = (f"Reference page (create-course form, on its own origin): {self.page.url}\n"
+                f"  CORS_ALLOW_ORIGINS={os.environ.get('CORS_ALLOW_ORIGINS', '')}\n") if self.page else ""
         print(f"""
 Serving on {base}: /draft_session, /purge_course, /cleanup_drafts
-Development user token (30 days):
+{page}Development user token (30 days):
   export TOKEN='{token}'
   export ADMIN_TOKEN='{admin}'
 
@@ -207,7 +221,12 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
 def main() -> int:
     host = os.environ.get("DEV_HOST", "127.0.0.1")
     port = int(os.environ.get("DEV_PORT", "8000"))
-    server = DevServer(host, port)
+    try:
+        page_port = int(os.environ.get("DEV_PAGE_PORT", "8001"))  # 0: any free port
+    except ValueError:
+        print("cannot start: DEV_PAGE_PORT must be a port number", file=sys.stderr)
+        return 1
+    server = DevServer(host, port, page_port)
     server.ensure_secrets()
     try:
         server.start_stores()
