@@ -18,6 +18,8 @@ system-deps:
 
 ## make test: throwaway Postgres (pg_cron) and Redis on free ports, then pytest; they stop at the end.
 test: venv system-deps
+	@# Debian's chromium for tests/e2e (installed when root and missing; they fail under CI=true without it).
+	bash scripts/system-deps.sh chromium || echo "chromium unavailable: tests/e2e will say why"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).

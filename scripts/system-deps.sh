@@ -8,7 +8,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql-15)
 ls /usr/lib/postgresql/*/lib/pg_cron.so >/dev/null 2>&1 || need+=(postgresql-15-cron)
 for extra in "$@"; do
   case "$extra" in
-    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+    chromium)
+      command -v chromium >/dev/null 2>&1 || need+=(chromium)
+      # Screenshots need a font with Cyrillic glyphs (the form is in Russian).
+      ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 || need+=(fonts-dejavu-core) ;;
     *) command -v "$extra" >/dev/null 2>&1 || need+=("$extra") ;;
   esac
 done

@@ -1,0 +1,260 @@
+"""The create-course form in a real browser: the spec's E2E cases (seeds 000, 5.3) and the session
+behaviour of 3.2, through examples/create-course/draft-client.js against `make dev`'s server."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from devtools.devserver import DEV_USER
+from devtools.pageserver import PageServer
+from tests.conftest import user_token
+from tests.e2e.conftest import WAIT_MS
+
+STATE = "#draft-state"
+
+
+def open_form(context, url: str):
+    """A new tab on the page, once its draft session is open (created or restored) and saved."""
+    page = context.new_page()
+    page.goto(url)
+    wait_state(page, "saved")
+    return page
+
+
+def wait_state(page, state: str, timeout: float = WAIT_MS) -> None:
+    page.wait_for_selector(f'{STATE}[data-state="{state}"]', timeout=timeout)
+
+
+def session_id(page) -> str:
+    text = page.inner_text("#session-id")
+    uuid.UUID(text)  # the page shows the id it holds
+    return text
+
+
+def course_rows(db) -> list[tuple]:
+    return db.execute("SELECT id, title, draft_session_id, user_id, status, generation_status, "
+                      "settings->>'materializedBy' FROM courses").fetchall()
+
+
+def watch_network(context, page) -> list[tuple[str, dict]]:
+    """Chromium's own network events (they include CORS preflights and CORS failures)."""
+    events: list[tuple[str, dict]] = []
+    cdp = context.new_cdp_session(page)
+    for name in ("Network.requestWillBeSent", "Network.responseReceived", "Network.loadingFailed"):
+        cdp.on(name, lambda params, name=name: events.append((name, params)))
+    cdp.send("Network.enable")
+    return events
+
+
+def eventually(check, *, timeout: float = 20.0, interval: float = 0.2):
+    """Poll the server until `check` returns a truthy value (an upper bound, not a timing claim)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+# --- the spec's three cases (5.3) ---
+
+def test_visiting_the_form_adds_no_course_row(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    assert page.inner_text("h1") == "Создать новый курс"
+    assert [s["sessionId"] for s in api.sessions()] == [session_id(page)]  # the visit opened a session...
+    assert course_rows(db) == []  # ...and created no course
+
+
+def test_submit_adds_exactly_one_course_row(context, dev_server, api, db, output_dir):
+    page = open_form(context, dev_server.page)
+    sid = session_id(page)
+    page.fill('[name="topic"]', "E2E Test Course")
+    page.fill('[name="email"]', "test@example.com")
+    page.click('button:has-text("Создать курс")')
+    page.wait_for_selector("text=Курс создан")
+    page.screenshot(path=str(output_dir / "after-submit.png"), full_page=True)
+
+    rows = course_rows(db)
+    assert len(rows) == 1
+    course_id, title, draft_session_id, user_id, status, generation_status, reason = rows[0]
+    assert (title, str(draft_session_id), user_id, status, generation_status, reason) == (
+        "E2E Test Course", sid, DEV_USER, "draft", None, "submit")
+    assert page.get_attribute("#result", "data-course-id") == str(course_id)
+    assert api.sessions() == []  # the session went away once the row was committed
+
+    page.click('button:has-text("Создать курс")')  # a second click answers the same course
+    wait_state(page, "materialized")
+    assert len(course_rows(db)) == 1
+
+
+def test_file_upload_materializes_the_course_first(context, dev_server, api, db, output_dir):
+    page = open_form(context, dev_server.page)
+    sid = session_id(page)
+    page.fill('[name="topic"]', "Курс с материалами")
+    seen_at_upload = []
+
+    def upload(route, request):
+        # The platform's upload names the course: at this moment its row must already be committed.
+        course_id = request.url.rstrip("/").rsplit("/", 1)[-1]
+        seen_at_upload.append(db.execute(
+            "SELECT id, draft_session_id, settings->>'materializedBy' FROM courses WHERE id = %s",
+            (course_id,)).fetchall())
+        route.continue_()
+
+    page.route("**/dev-upload/**", upload)
+    page.set_input_files('input[type="file"]', files=[
+        {"name": "lesson-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% tiny test file\n"}])
+    page.wait_for_selector("text=Файл загружен")
+    page.screenshot(path=str(output_dir / "after-upload.png"), full_page=True)
+
+    assert len(seen_at_upload) == 1 and len(seen_at_upload[0]) == 1, seen_at_upload
+    course_id, draft_session_id, reason = seen_at_upload[0][0]
+    assert (str(draft_session_id), reason) == (sid, "file_upload")
+    assert len(course_rows(db)) == 1
+
+    page.click('button:has-text("Создать курс")')  # submit after the upload: the same course, no second row
+    wait_state(page, "materialized")
+    assert [r[0] for r in course_rows(db)] == [course_id]
+
+
+# --- the session's life in a browser (3.2) ---
+
+def test_reload_restores_the_same_session_and_form_without_a_row(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    sid = session_id(page)
+    page.fill('[name="topic"]', "Перезагрузка")
+    page.fill('[name="description"]', "Форма переживает F5")
+    page.select_option('[name="language"]', "ru")
+    page.check('input[name="formats"][value="video"]')
+    wait_state(page, "saved")
+    assert api.session(sid)["formData"] == {"topic": "Перезагрузка", "description": "Форма переживает F5",
+                                            "language": "ru", "formats": ["video"]}
+
+    page.reload()
+    wait_state(page, "saved")
+    assert session_id(page) == sid
+    assert page.input_value('[name="topic"]') == "Перезагрузка"
+    assert page.input_value('[name="description"]') == "Форма переживает F5"
+    assert page.input_value('[name="language"]') == "ru"
+    assert page.is_checked('input[name="formats"][value="video"]')
+    assert [s["sessionId"] for s in api.sessions()] == [sid]
+    assert course_rows(db) == []
+
+
+def test_two_tabs_hold_two_sessions_and_no_rows(context, dev_server, api, db):
+    first = open_form(context, dev_server.page)
+    second = open_form(context, dev_server.page)
+    first.fill('[name="topic"]', "Первая вкладка")
+    second.fill('[name="topic"]', "Вторая вкладка")
+    wait_state(first, "saved")
+    wait_state(second, "saved")
+
+    ids = {session_id(first), session_id(second)}
+    assert len(ids) == 2
+    assert {s["sessionId"] for s in api.sessions()} == ids
+    assert {api.session(i)["formData"]["topic"] for i in ids} == {"Первая вкладка", "Вторая вкладка"}
+    assert course_rows(db) == []
+
+
+def test_closing_the_tab_before_the_autosave_keeps_the_last_keystrokes(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    sid = session_id(page)
+    page.fill('[name="topic"]', "Последние нажатия")
+    assert page.get_attribute(STATE, "data-state") == "pending"  # the 3 s autosave has not run
+    page.close(run_before_unload=True)  # the user closes the tab at once
+
+    saved = eventually(lambda: api.session(sid)["formData"].get("topic"))
+    assert saved == "Последние нажатия"  # sent by the keepalive request on pagehide
+    assert course_rows(db) == []
+
+
+def test_redis_down_shows_offline_and_the_edits_arrive_once_it_is_back(
+        context, dev_server, api, db, redis_server, output_dir):
+    page = open_form(context, dev_server.page)
+    redis_server.stop()
+    try:
+        page.fill('[name="topic"]', "Набрано без Redis")
+        wait_state(page, "offline")  # the autosave got 503 and keeps retrying after Retry-After
+        assert "Нет связи" in page.inner_text(STATE)
+        assert page.input_value('[name="topic"]') == "Набрано без Redis"  # nothing on screen is lost
+        page.screenshot(path=str(output_dir / "offline.png"), full_page=True)
+    finally:
+        redis_server.start()
+
+    wait_state(page, "saved", timeout=60_000)
+    sid = session_id(page)  # this test Redis keeps no data: the session came back as a new one
+    assert api.session(sid)["formData"] == {"topic": "Набрано без Redis"}
+    assert course_rows(db) == []  # Redis was down only for saves, which never create a row
+
+
+def test_an_expired_session_is_replaced_keeping_what_is_on_screen(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    old = session_id(page)
+    page.fill('[name="topic"]', "До истечения")
+    wait_state(page, "saved")
+    assert api.request("DELETE", f"/drafts/{old}")[0] == 204  # as if its TTL ran out
+
+    page.fill('[name="description"]', "После истечения")
+    wait_state(page, "saved")
+    new = session_id(page)
+    assert new != old
+    assert api.session(new)["formData"] == {"topic": "До истечения", "description": "После истечения"}
+    assert course_rows(db) == []
+
+
+def test_a_version_conflict_merges_the_other_writer_and_saves_ours(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    sid = session_id(page)
+    status, _ = api.request("PATCH", f"/drafts/{sid}", {"formData": {"targetAudience": "студенты"}})
+    assert status == 200  # another tab (or device) wrote: the page's version is now stale
+
+    page.fill('[name="topic"]', "Конфликт версий")
+    wait_state(page, "saved")
+    assert api.session(sid)["formData"] == {"targetAudience": "студенты", "topic": "Конфликт версий"}
+    assert page.input_value('[name="targetAudience"]') == "студенты"  # the other write is shown too
+
+
+# --- CORS, as the browser enforces it ---
+
+def test_cors_preflight_passes_from_the_page_origin(context, dev_server, api):
+    page = context.new_page()
+    network = watch_network(context, page)
+    page.goto(dev_server.page)
+    wait_state(page, "saved")
+
+    api_calls = [p for name, p in network if name == "Network.responseReceived"
+                 and p["response"]["url"].startswith(dev_server.draft_api)]
+    preflights = [p["response"] for p in api_calls if p["type"] == "Preflight"]
+    assert preflights and all(r["status"] == 204 for r in preflights)
+    assert {k.lower(): v for k, v in preflights[0]["headers"].items()}["access-control-allow-origin"] \
+        == dev_server.page.rstrip("/")
+    assert any(p["response"]["status"] == 201 for p in api_calls if p["type"] == "Fetch")
+    assert not [p for name, p in network if name == "Network.loadingFailed" and p.get("corsErrorStatus")]
+
+
+def test_cors_preflight_fails_from_an_origin_not_allowed(context, dev_server, api, db):
+    other = PageServer("127.0.0.1", 0, api_base=lambda host: dev_server.api,
+                       token=lambda: user_token(DEV_USER)).start()
+    try:
+        page = context.new_page()
+        network = watch_network(context, page)
+        page.goto(other.url)  # the same page, served from an origin CORS_ALLOW_ORIGINS does not name
+        wait_state(page, "offline")
+        blocked = [p for name, p in network if name == "Network.loadingFailed" and p.get("corsErrorStatus")]
+        preflights = [p["response"] for name, p in network
+                      if name == "Network.responseReceived" and p["type"] == "Preflight"]
+        thrown = page.evaluate("""async (url) => {
+            try { await fetch(url, {headers: {Authorization: 'Bearer x'}}); return 'passed'; }
+            catch (err) { return err.name; }
+        }""", f"{dev_server.draft_api}/drafts")
+    finally:
+        other.stop()
+
+    assert blocked, "the browser should have blocked the call"
+    assert preflights and all(r["status"] == 403 for r in preflights)
+    assert thrown == "TypeError"  # what a page's fetch sees of a CORS refusal
+    assert api.sessions() == []  # the POST behind the refused preflight never ran
+    assert course_rows(db) == []
