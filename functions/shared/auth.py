@@ -6,6 +6,7 @@ The user id is the token's `sub`, never a value from the body or the path.
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -17,6 +18,8 @@ from .settings import Settings
 
 MAX_TOKEN_CHARS = 8192  # Supabase tokens are ~1 KB; anything far larger is an attack or a mistake.
 ASYMMETRIC = ("RS256", "ES256")
+LEEWAY_SECONDS = 5
+VERIFIED_TOKENS_KEPT = 1024  # per container; a full cache is simply emptied
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Authenticator:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._jwks: Optional[jwt.PyJWKClient] = None
+        self._verified: dict[str, tuple[dict, int]] = {}  # token -> (claims, exp)
 
     def _jwks_client(self) -> jwt.PyJWKClient:
         if self._jwks is None:
@@ -59,6 +63,23 @@ class Authenticator:
         return Principal(user_id=user_id, is_admin=False)
 
     def _verify_jwt(self, token: str) -> dict:
+        # A tab autosaves with one access token for up to an hour. Its signature and claims were
+        # checked when first seen and cannot change; only expiry can, so that is checked again
+        # (PyJWT's rule and leeway). Verifying anew cost more than the Redis call it guards
+        # (make bench). Failures are not kept: a bad token is verified, and refused, every time.
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached[1] <= time.time() - LEEWAY_SECONDS:
+                self._verified.pop(token, None)
+                raise Unauthorized("The token has expired.")
+            return cached[0]
+        claims = self._verify_uncached(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = (claims, int(claims["exp"]))
+        return claims
+
+    def _verify_uncached(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -73,7 +94,7 @@ class Authenticator:
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 options={"require": ["exp"], "verify_iss": bool(self._settings.jwt_issuer)},
-                leeway=5,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None

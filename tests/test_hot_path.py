@@ -1,0 +1,56 @@
+"""The shortcuts the benchmark put on the request path keep their guarantees.
+
+Verified tokens are kept per container (functions.shared.auth): a kept token must still expire,
+and one user's token must never answer for another's.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from functions.shared import auth
+from functions.shared.errors import Unauthorized
+from functions.shared.settings import load_settings
+
+from .conftest import JWT_SECRET, user_token
+
+
+def _authenticator() -> auth.Authenticator:
+    return auth.Authenticator(load_settings(supabase_jwt_secret=JWT_SECRET))
+
+
+def _headers(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_a_kept_token_is_refused_once_it_has_expired(monkeypatch):
+    authenticator = _authenticator()
+    user = uuid.uuid4()
+    token = user_token(user, exp_in=60)
+    assert authenticator.authenticate(_headers(token)).user_id == user  # verified, and kept
+
+    later = time.time() + 60 + auth.LEEWAY_SECONDS + 1
+    monkeypatch.setattr(auth, "time", SimpleNamespace(time=lambda: later))
+    with pytest.raises(Unauthorized, match="expired"):
+        authenticator.authenticate(_headers(token))
+
+
+def test_a_kept_token_answers_for_its_own_user_only():
+    authenticator = _authenticator()
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    alice_token, bob_token = user_token(alice), user_token(bob)
+    for _ in range(2):  # the second round is served from what was kept
+        assert authenticator.authenticate(_headers(alice_token)).user_id == alice
+        assert authenticator.authenticate(_headers(bob_token)).user_id == bob
+
+
+def test_a_rejected_token_is_not_kept():
+    authenticator = _authenticator()
+    forged = user_token(uuid.uuid4(), secret="another-secret-of-enough-length-0123456789")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            authenticator.authenticate(_headers(forged))
