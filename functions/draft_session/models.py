@@ -6,8 +6,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-ShortText = Annotated[StrictStr, Field(max_length=500)]
-LongText = Annotated[StrictStr, Field(max_length=10000)]
+# Postgres text and jsonb cannot hold NUL: a draft holding one could be saved but never materialized.
+NO_NUL = r"^[^\x00]*$"
+ShortText = Annotated[StrictStr, Field(max_length=500, pattern=NO_NUL)]
+LongText = Annotated[StrictStr, Field(max_length=10000, pattern=NO_NUL)]
 
 
 class FormData(BaseModel):
@@ -17,7 +19,7 @@ class FormData(BaseModel):
 
     topic: Optional[ShortText] = None
     description: Optional[LongText] = None
-    email: Optional[Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = None
+    email: Optional[Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]] = None
     writingStyle: Optional[ShortText] = None
     language: Optional[Annotated[StrictStr, Field(max_length=10, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]] = None
     targetAudience: Optional[LongText] = None
@@ -26,7 +28,7 @@ class FormData(BaseModel):
     contentStrategy: Optional[ShortText] = None
     lessonDuration: Optional[Annotated[StrictInt, Field(ge=1, le=600, description="minutes")]] = None
     learningOutcomes: Optional[LongText] = None
-    formats: Optional[Annotated[list[Annotated[StrictStr, Field(max_length=100)]], Field(max_length=20)]] = None
+    formats: Optional[Annotated[list[Annotated[StrictStr, Field(max_length=100, pattern=NO_NUL)]], Field(max_length=20)]] = None
 
     def changes(self) -> tuple[dict, list[str]]:
         """(fields to set, fields to remove): a field sent as null is removed, one not sent stays."""

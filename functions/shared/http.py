@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
 from .auth import Authenticator, Principal
 from .errors import (
@@ -154,10 +154,20 @@ def _build_dependency_trees_once() -> None:
         depends.build_dependency_tree = functools.lru_cache(maxsize=None)(depends.build_dependency_tree)
 
 
+def _loads(text: str) -> Any:
+    """json.loads, where a body nested too deep or a number too long is invalid JSON (a 400), not a crash."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:  # e.g. 30,000 nested '[' or a 5,000-digit integer
+        raise json.JSONDecodeError(f"unparseable body ({type(exc).__name__})", "", 0) from None
+
+
 def make_app(title: str) -> LambdaFunctionUrlResolver:
     """A resolver whose every failure is answered in the contract's error shape."""
     _build_dependency_trees_once()
-    app = LambdaFunctionUrlResolver(enable_validation=True, serializer=dumps)
+    app = LambdaFunctionUrlResolver(enable_validation=True, serializer=dumps, json_body_deserializer=_loads)
     app.configure_openapi(
         title=title,
         version="1.0.0",
@@ -174,6 +184,13 @@ def make_app(title: str) -> LambdaFunctionUrlResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError):
         err = _validation_error(exc)
+        note(outcome=err.code)
+        return error_response(err)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_exc: RequestUnsupportedContentType):
+        # Powertools answers these itself with a 415 in its own shape; the contract's shape instead.
+        err = BadRequest("Send the body as application/json.")
         note(outcome=err.code)
         return error_response(err)
 
