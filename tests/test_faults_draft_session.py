@@ -6,15 +6,22 @@ the same process recovers once the store is back (no client reset, no restart).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import uuid
+from pathlib import Path
 from typing import Callable
 
+import psycopg
 import pytest
+import redis
 
+from devtools.localstores import LocalRedis
 from functions.draft_session.app import handler
 from functions.shared.stores.draft_sessions import session_key
 from tests.conftest import call
+from tests.drafts_workload import Crowd, SimUser, handler_send, verify, wait_until
 from tests.hung_store import HungStore
 
 # Far above any configured timeout: a call still blocked then is a missing timeout. It only keeps a
@@ -159,3 +166,81 @@ def test_postgres_going_silent_mid_life_is_503_then_recovers_in_process(make_use
                                  body={"reason": "submit"}))
     assert again.status in (200, 201), again
     assert rows_of(db, first) == 1 and rows_of(db, second) == 1
+
+
+# --- real servers stopped and restarted while users save and materialize ---
+
+@pytest.fixture
+def durable_redis(settings_env):
+    """A Redis of this test that keeps what it acknowledged (AOF, fsync on every write), as a
+    production Redis is configured to; the suite's own Redis keeps nothing across a restart."""
+    state = Path(tempfile.mkdtemp(prefix="durable-redis-"))
+    server = LocalRedis(state, durable=True).start()
+    _fsync_always(server)
+    settings_env(REDIS_URL=server.url, STORE_TIMEOUT_SECONDS="1")
+    yield server
+    server.stop()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def _fsync_always(server: LocalRedis) -> None:
+    with redis.Redis.from_url(server.url) as admin:
+        admin.config_set("appendfsync", "always")
+
+
+def crash(server: LocalRedis) -> None:
+    """SIGKILL: no shutdown, no last flush."""
+    server.proc.kill()
+    server.proc.wait()
+    server.proc = None
+
+
+def people(make_user, n: int) -> list[SimUser]:
+    return [SimUser(str(p.id), p.token, saves_per_draft=4) for p in (make_user() for _ in range(n))]
+
+
+def recovered(crowd: Crowd, kind: str, more: int):
+    """True once every user has `more` acknowledged `kind` replies beyond the current count."""
+    floor = {id(u): u.statuses[kind] for u in crowd.users}
+    return lambda: all(u.statuses[kind] >= floor[id(u)] + more for u in crowd.users)
+
+
+def test_redis_crash_mid_run_loses_no_acknowledged_save(make_user, durable_redis, pg_server):
+    users = people(make_user, 6)
+    send = handler_send(handler)
+    crowd = Crowd(users, send, pause=0.01, deadline_s=90).start()
+    try:
+        wait_until(lambda: all(u.acked_saves >= 3 for u in users), what="saves before the crash")
+        crash(durable_redis)
+        wait_until(lambda: crowd.count("save 503") + crowd.count("materialize 503") >= 6, what="the outage seen")
+        durable_redis.start()
+        _fsync_always(durable_redis)
+        # The same process, the same clients: saves and materializations go through again.
+        wait_until(recovered(crowd, "save 200", 4), what="saves after the restart")
+        wait_until(lambda: crowd.count("materialize 201") >= len(users), what="materializations")
+    finally:
+        crowd.stop()
+    with psycopg.connect(pg_server.url, autocommit=True) as db:
+        result = verify(users, send, db)
+    assert result["materialized"] >= len(users)
+
+
+def test_postgres_restart_mid_run_keeps_autosave_up_and_loses_nothing(make_user, pg_server, db):
+    users = people(make_user, 6)
+    send = handler_send(handler)
+    crowd = Crowd(users, send, pause=0.01, deadline_s=90).start()
+    try:
+        wait_until(lambda: all(u.statuses["materialize 201"] >= 1 for u in users), what="materializations")
+        db.close()
+        pg_server.stop("fast")  # every connection dropped mid-flight; committed rows kept
+        down = crowd.count("save 200")
+        wait_until(lambda: crowd.count("materialize 503") >= len(users), what="the outage seen")
+        # Autosave needs no Postgres: users kept saving while it was down.
+        assert crowd.count("save 200") > down
+        pg_server.start()
+        wait_until(recovered(crowd, "materialize 201", 1), what="materializations after the restart")
+    finally:
+        crowd.stop()
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        result = verify(users, send, conn)
+    assert result["materialized"] >= 2 * len(users)
