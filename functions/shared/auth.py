@@ -107,11 +107,15 @@ class Authenticator:
             return settings.supabase_jwt_secret
         if alg in ASYMMETRIC and settings.supabase_jwks_url:
             try:
-                return self._jwks_client().get_signing_key_from_jwt(token).key
+                signing_key = self._jwks_client().get_signing_key_from_jwt(token)
             except jwt.PyJWKClientConnectionError as exc:
                 raise StoreUnavailable("jwks", exc) from None
             except jwt.PyJWTError:
                 raise Unauthorized("The token's signing key is unknown.") from None
+            # A header naming RS256 on an EC key's kid (or the reverse) made PyJWT raise TypeError: a 500.
+            if signing_key.algorithm_name != alg:
+                raise Unauthorized("The token's algorithm does not match its signing key.")
+            return signing_key.key
         raise Unauthorized(f"Tokens signed with {alg!r} are not accepted.")
 
 
