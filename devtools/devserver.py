@@ -172,6 +172,24 @@ def _stable_port(kind: str) -> int:
     return port
 
 
+def _openapi_document(path: str, host: Optional[str]) -> Optional[bytes]:
+    """GET /openapi.json: every function, paths under /<name> (what docs/openapi.json holds);
+    GET /<name>/openapi.json: one function, paths as its Function URL serves them. Both generated
+    from the running code (devtools.openapi), so they follow a route as soon as it changes."""
+    from . import openapi
+
+    if path == "/openapi.json":
+        document = openapi.generate()
+        if host:
+            document["servers"] = [{"url": f"http://{host}", "description": "this dev server"}]
+    else:
+        name, _, rest = path.lstrip("/").partition("/")
+        if rest != "openapi.json" or name not in openapi.function_names():
+            return None
+        document = {**openapi.function_document(name), "servers": [{"url": f"/{name}"}]}
+    return openapi.render(document).encode()
+
+
 def _make_request_handler(handlers: dict, cors: CorsPolicy):
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -186,6 +204,10 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
             handler = handlers.get(name)
             origin = self.headers.get("Origin")
             cors_headers = cors.headers_for(name, origin)
+            if self.command in ("GET", "HEAD"):
+                document = _openapi_document(parts.path, self.headers.get("Host"))
+                if document is not None:
+                    return self._send(200, {"Content-Type": "application/json", **cors_headers}, document)
             if self.command == "OPTIONS" and origin:  # a preflight: answered by the Function URL, not the code
                 status = 204 if cors_headers else 403
                 return self._send(status, cors.preflight_headers(name, origin) if cors_headers else {}, b"")

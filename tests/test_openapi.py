@@ -85,3 +85,40 @@ def test_every_route_is_in_the_contract():
     for name in openapi.function_names():
         served = {(m, re.sub(r"\{\w+\}", "{}", p)) for m, p in openapi.routes(name)}
         assert served - contract.get(name, set()) == set(), f"{name} serves routes API.md does not describe"
+
+
+# --- the dev server serves the documents ---
+
+@pytest.fixture
+def dev_server():
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from devtools.cors import CorsPolicy
+    from devtools.devserver import _handler_of, _make_request_handler
+
+    handlers = {name: _handler_of(name) for name in openapi.FUNCTIONS}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_request_handler(handlers, CorsPolicy.from_template(())))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _get_json(url: str) -> dict:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=30) as response:
+        assert response.status == 200 and response.headers["Content-Type"] == "application/json"
+        return json.loads(response.read())
+
+
+def test_the_dev_server_serves_the_merged_and_the_per_function_documents(dev_server):
+    merged = _get_json(f"{dev_server}/openapi.json")
+    assert merged["paths"] == openapi.generate()["paths"]
+    assert merged["servers"][0]["url"] == dev_server
+    for name in openapi.function_names():
+        own = _get_json(f"{dev_server}/{name}/openapi.json")
+        assert own["servers"] == [{"url": f"/{name}"}]
+        assert {(m, p) for p, item in own["paths"].items() for m in item} == openapi.routes(name)
