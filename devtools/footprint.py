@@ -6,7 +6,7 @@ template.yaml sizes MemorySize and Timeout from these numbers (its comments quot
 
 Each function runs in a fresh interpreter (a cold container): import `functions.<name>.app`, then one
 representative invocation against real Postgres and Redis (and Qdrant local mode / a file store for
-the functions that use them). Peak memory is the child's `ru_maxrss`. On Lambda, CPU is proportional
+the functions that use them). Peak memory is the child's VmHWM. On Lambda, CPU is proportional
 to memory (one full vCPU at 1769 MB), so the import's CPU seconds predict the cold start at a size:
 about cpu_s * 1769 / MemorySize.
 """
@@ -32,6 +32,15 @@ ORG = uuid.UUID("00000000-0000-4000-8000-0000000f000a")
 EXPIRED_DRAFTS = 2000  # what one hourly run may meet after a quiet day of the old front end
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that across exec,
+    so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -44,7 +53,7 @@ def _child(name: str) -> dict:
     wall0, cpu0 = time.perf_counter(), _cpu()
     module = __import__(f"functions.{name}.app", fromlist=["handler"])
     imported = {"import_wall_s": round(time.perf_counter() - wall0, 3), "import_cpu_s": round(_cpu() - cpu0, 3),
-                "rss_after_import_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+                "rss_after_import_mb": _peak_rss_mb()}
 
     def http(method, path, token, body=None, query=""):
         data = json.dumps(body).encode() if body is not None else None
@@ -58,9 +67,11 @@ def _child(name: str) -> dict:
         start = time.perf_counter()
         result = call()
         status = result.get("statusCode") if isinstance(result, dict) and "statusCode" in result else "event"
-        calls.append({"call": label, "status": status, "ms": round((time.perf_counter() - start) * 1000, 1)})
+        body = result.get("body") if status != "event" else json.dumps(result)
+        calls.append({"call": label, "status": status, "ms": round((time.perf_counter() - start) * 1000, 1),
+                      "answer": (body or "")[:300]})
     return {**imported, "calls": calls, "scenario_s": round(time.perf_counter() - t0, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def _user_token() -> str:
@@ -98,22 +109,54 @@ def _scenario(name: str, http, handler):
         yield "GET /health", lambda: http("GET", "/health", ADMIN_TOKEN)
 
 
-def _seed(url: str) -> dict:
+VECTORS_PER_COURSE = 500  # a course of a few documents, chunked
+
+
+def _seed(name: str, env: dict) -> dict:
+    """What the function's scenario works on: a generated course with vectors, keys and files for the
+    purge; a day's worth of expired drafts for the cleanup."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO organizations (id, name) VALUES (%s, 'Footprint') ON CONFLICT DO NOTHING", (ORG,))
         conn.execute("INSERT INTO users (id, organization_id, email, role) VALUES (%s, %s, 'f@example.com', 'admin')"
                      " ON CONFLICT DO NOTHING", (USER, ORG))
+        if name == "cleanup_drafts":
+            conn.execute(
+                "INSERT INTO courses (organization_id, user_id, title, slug, created_at)"
+                " SELECT %s, %s, 'Old draft', 'old-' || gen_random_uuid(), now() - interval '3 days'"
+                " FROM generate_series(1, %s)", (ORG, USER, EXPIRED_DRAFTS))
+            return {}
+        if name != "purge_course":
+            return {}
         course = conn.execute(
             "INSERT INTO courses (organization_id, user_id, title, slug, status, generation_status)"
             " VALUES (%s, %s, 'Footprint', 'footprint-' || gen_random_uuid(), 'published', 'completed')"
             " RETURNING id", (ORG, USER)).fetchone()[0]
-        conn.execute(
-            "INSERT INTO courses (organization_id, user_id, title, slug, created_at)"
-            " SELECT %s, %s, 'Old draft', 'old-' || gen_random_uuid(), now() - interval '3 days'"
-            " FROM generate_series(1, %s)", (ORG, USER, EXPIRED_DRAFTS))
+    _seed_course_content(str(course), env)
     return {"FOOTPRINT_COURSE_ID": str(course)}
+
+
+def _seed_course_content(course: str, env: dict) -> None:
+    import redis
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=env["QDRANT_PATH"])
+    collection = env.get("QDRANT_COLLECTION", "course_chunks")
+    if not client.collection_exists(collection):
+        client.create_collection(collection, vectors_config=models.VectorParams(size=64, distance=models.Distance.COSINE))
+    client.upsert(collection, points=[models.PointStruct(
+        id=str(uuid.uuid4()), vector=[(i % 7) / 7.0 + 0.01] * 64,
+        payload={"course_id": course, "organization_id": str(ORG)}) for i in range(VECTORS_PER_COURSE)])
+    client.close()  # local mode holds a lock on its directory; the child opens it next
+    r = redis.Redis.from_url(env["REDIS_URL"])
+    r.set(f"course:{course}", "x")
+    r.mset({f"rag:{course}:{i}": "x" for i in range(50)})
+    r.close()
+    files = Path(env["STORAGE_URL"][len("file://"):]) / "uploads" / str(ORG) / course
+    files.mkdir(parents=True, exist_ok=True)
+    for i in range(5):
+        (files / f"material-{i}.pdf").write_bytes(b"%PDF" + bytes(200_000))
 
 
 def main() -> int:
@@ -135,7 +178,7 @@ def main() -> int:
                    "STORAGE_URL": f"file://{tmp_path / 'uploads'}", "PYTHONDONTWRITEBYTECODE": "1"}
             report = {"python": sys.version.split()[0], "functions": {}}
             for name in present:
-                env.update(_seed(pg.url))
+                env.update(_seed(name, env))
                 out = subprocess.run([sys.executable, "-m", "devtools.footprint", "--child", name], cwd=ROOT,
                                      env=env, capture_output=True, text=True)
                 if out.returncode != 0:
