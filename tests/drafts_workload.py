@@ -142,13 +142,15 @@ class Crowd:
         return sum(u.statuses[key] for u in self.users)
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition",
+               crowd: Optional["Crowd"] = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    seen = f"; replies so far: {dict(totals(crowd.users))}; errors: {[u.errors[:3] for u in crowd.users]}" if crowd else ""
+    raise AssertionError(f"timed out waiting for {what}{seen}")
 
 
 def _save_number(value: Optional[str]) -> int:
@@ -207,3 +209,27 @@ def totals(users: list[SimUser]) -> Counter:
     for user in users:
         out.update(user.statuses)
     return out
+
+
+def create_burst(barrier, token: str, count: int, results) -> None:
+    """In a process of its own (a Lambda container of its own): wait for the others, then open
+    `count` drafts as fast as it can and report the statuses. Module-level, so `spawn` can find it."""
+    import json as _json
+
+    from devtools.events import function_url_event
+    from functions.draft_session.app import handler
+
+    event = function_url_event("POST", "/drafts", headers={"authorization": f"Bearer {token}",
+                                                           "content-type": "application/json"}, body=b"{}")
+    warm = function_url_event("GET", "/drafts", headers={"authorization": f"Bearer {token}"})
+    handler(warm, None)  # imports, clients and the token check done before the barrier
+    statuses = []
+    try:
+        barrier.wait(60)
+        for _ in range(count):
+            reply = handler(event, None)
+            body = _json.loads(reply["body"]) if reply.get("body") else {}
+            statuses.append((reply["statusCode"], (body.get("error") or {}).get("code"),
+                             (reply.get("headers") or {}).get("Retry-After")))
+    finally:
+        results.put(statuses)

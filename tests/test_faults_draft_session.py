@@ -210,14 +210,14 @@ def test_redis_crash_mid_run_loses_no_acknowledged_save(make_user, durable_redis
     send = handler_send(handler)
     crowd = Crowd(users, send, pause=0.01, deadline_s=90).start()
     try:
-        wait_until(lambda: all(u.acked_saves >= 3 for u in users), what="saves before the crash")
+        wait_until(lambda: all(u.acked_saves >= 3 for u in users), what="saves before the crash", crowd=crowd)
         crash(durable_redis)
-        wait_until(lambda: crowd.count("save 503") + crowd.count("materialize 503") >= 6, what="the outage seen")
+        wait_until(lambda: crowd.count("save 503") + crowd.count("materialize 503") >= 6, what="the outage seen", crowd=crowd)
         durable_redis.start()
         _fsync_always(durable_redis)
         # The same process, the same clients: saves and materializations go through again.
-        wait_until(recovered(crowd, "save 200", 4), what="saves after the restart")
-        wait_until(lambda: crowd.count("materialize 201") >= len(users), what="materializations")
+        wait_until(recovered(crowd, "save 200", 4), what="saves after the restart", crowd=crowd)
+        wait_until(lambda: crowd.count("materialize 201") >= len(users), what="materializations", crowd=crowd)
     finally:
         crowd.stop()
     with psycopg.connect(pg_server.url, autocommit=True) as db:
@@ -230,15 +230,15 @@ def test_postgres_restart_mid_run_keeps_autosave_up_and_loses_nothing(make_user,
     send = handler_send(handler)
     crowd = Crowd(users, send, pause=0.01, deadline_s=90).start()
     try:
-        wait_until(lambda: all(u.statuses["materialize 201"] >= 1 for u in users), what="materializations")
+        wait_until(lambda: all(u.statuses["materialize 201"] >= 1 for u in users), what="materializations", crowd=crowd)
         db.close()
         pg_server.stop("fast")  # every connection dropped mid-flight; committed rows kept
         down = crowd.count("save 200")
-        wait_until(lambda: crowd.count("materialize 503") >= len(users), what="the outage seen")
+        wait_until(lambda: crowd.count("materialize 503") >= len(users), what="the outage seen", crowd=crowd)
         # Autosave needs no Postgres: users kept saving while it was down.
         assert crowd.count("save 200") > down
         pg_server.start()
-        wait_until(recovered(crowd, "materialize 201", 1), what="materializations after the restart")
+        wait_until(recovered(crowd, "materialize 201", 1), what="materializations after the restart", crowd=crowd)
     finally:
         crowd.stop()
     with psycopg.connect(pg_server.url, autocommit=True) as conn:

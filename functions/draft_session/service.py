@@ -114,9 +114,14 @@ class DraftSessions:
     def _create_in_database(self, user_id: uuid.UUID, session_id: uuid.UUID, form: dict, now: int) -> dict:
         org = self._require_org(user_id)  # Postgres down too: StoreUnavailable, a 503
         log.warning("redis down: draft created in the database (DRAFT_DB_FALLBACK)")
-        self.courses.create_fallback(
+        created = self.courses.create_fallback(
             NewCourse(session_id=session_id, user_id=user_id, organization_id=org, title=self._title(form),
-                      language=form.get("language"), form=form, reason="fallback"), now_iso=iso(now))
+                      language=form.get("language"), form=form, reason="fallback"), now_iso=iso(now),
+            session_limit=self.settings.draft_max_sessions_per_user)
+        if created is None:  # the limit holds in the fallback too: each of these is a courses row
+            raise RateLimited(
+                f"You have {self.settings.draft_max_sessions_per_user} open drafts; finish or delete one first.",
+                retry_after=60, code="too_many_sessions")
         return self._db_session(self.courses.get_fallback(user_id, session_id))
 
     def list(self, user_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -70,8 +70,11 @@ class PostgresCourses:
         return CourseRef(row[0], row[1], created=False) if row else None
 
     def materialize(self, course: NewCourse, *, course_id: Optional[uuid.UUID] = None,
-                    extra_settings: Optional[dict] = None) -> CourseRef:
-        """Create the session's row once; a repeat returns the row that exists."""
+                    extra_settings: Optional[dict] = None, session_limit: Optional[int] = None) -> Optional[CourseRef]:
+        """Create the session's row once; a repeat returns the row that exists.
+
+        With `session_limit`, None when the user already has that many database-stored sessions.
+        """
         settings = {"draftForm": course.form, "materializedBy": course.reason, **(extra_settings or {})}
         course_id = course_id or uuid.uuid4()
         with db.connection() as conn:
@@ -79,6 +82,8 @@ class PostgresCourses:
                 salt = "" if attempt == 0 else "-" + uuid.uuid4().hex[:4]
                 try:
                     with conn.transaction():
+                        if session_limit is not None and _fallback_sessions(conn, course.user_id) >= session_limit:
+                            return None
                         row = conn.execute(_INSERT, {
                             "id": course_id, "org": course.organization_id, "user": course.user_id,
                             "title": course.title, "slug": slug_for(course.title, course_id, salt),
@@ -98,8 +103,9 @@ class PostgresCourses:
 
     # --- the database fallback: a session kept in its own row while Redis is down ---
 
-    def create_fallback(self, course: NewCourse, *, now_iso: str) -> CourseRef:
-        return self.materialize(course, course_id=course.session_id, extra_settings={
+    def create_fallback(self, course: NewCourse, *, now_iso: str, session_limit: int) -> Optional[CourseRef]:
+        """None when the user already holds `session_limit` database-stored sessions."""
+        return self.materialize(course, course_id=course.session_id, session_limit=session_limit, extra_settings={
             "draftSession": {"storage": "database", "version": 1, "createdAt": now_iso, "updatedAt": now_iso}})
 
     def get_fallback(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Optional[dict[str, Any]]:
@@ -145,6 +151,15 @@ class PostgresCourses:
                FROM courses WHERE user_id = %s AND status = 'draft' AND generation_status IS NULL
                  AND settings ? 'draftSession'""", (user_id,))
         return [{"sessionId": str(r[0]), "topic": r[1], "updatedAt": r[2]} for r in rows]
+
+
+def _fallback_sessions(conn, user_id: uuid.UUID) -> int:
+    """The user's database-stored sessions, counted under a lock on the user's row, so that parallel
+    creates (Redis down: the per-user limit cannot live there) are counted one after the other."""
+    conn.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (user_id,))
+    return conn.execute(
+        """SELECT count(*) FROM courses WHERE user_id = %s AND status = 'draft' AND generation_status IS NULL
+             AND settings ? 'draftSession'""", (user_id,)).fetchone()[0]
 
 
 def _unique_violation():
