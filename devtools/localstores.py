@@ -60,12 +60,14 @@ def has_pg_cron(bindir: Path) -> bool:
 
 
 class LocalPostgres:
-    def __init__(self, datadir: Path, port: Optional[int] = None, *, durable: bool = False):
+    def __init__(self, datadir: Path, port: Optional[int] = None, *, durable: bool = False,
+                 with_pg_cron: bool = True):
         self.datadir = Path(datadir)
         self.port = port or free_port()
         self.durable = durable
         self.bindir = _pg_bindir()
-        self.pg_cron = has_pg_cron(self.bindir)
+        # with_pg_cron=False: a server like a Postgres without the extension (the migrations must apply there too)
+        self.pg_cron = with_pg_cron and has_pg_cron(self.bindir)
         self.as_root = os.geteuid() == 0
 
     @property

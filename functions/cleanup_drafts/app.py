@@ -1,0 +1,102 @@
+"""cleanup_drafts: the hourly draft cleanup (API.md, functions/cleanup_drafts).
+
+Two doors to one run: the EventBridge Scheduler event (any event without `requestContext`; only
+the scheduler's role can invoke the function that way) and admin-only HTTP routes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Optional
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from ..shared.auth import Principal
+from ..shared.errors import StoreUnavailable
+from ..shared.http import Service, current_admin, json_response, make_app, note, ok
+from ..shared.settings import get_settings
+from ..shared.stores.draft_cleanup import PostgresDraftCleanup
+from ..shared.stores.draft_sessions import RedisSessionStore
+from .models import CleanupRequest, CleanupResult, Health
+from .service import HIGH_DELETIONS, CleanupReport, DraftCleanup
+
+app = make_app("cleanup_drafts")
+_service: Optional[DraftCleanup] = None
+
+Admin = Annotated[Principal, Depends(current_admin)]
+
+
+def _drain_queue():
+    try:
+        from ..shared.purge import drain_queue
+    except ImportError:  # the purge worker is not deployed with this build: deletions stay queued
+        return None
+    return drain_queue
+
+
+def cleanup() -> DraftCleanup:
+    global _service
+    if _service is None:
+        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), _drain_queue(), get_settings())
+    return _service
+
+
+def _remaining_ms(context: Any) -> Optional[int]:
+    """Lambda's time left (None locally, where the dev server passes no context)."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() if callable(getter) else None
+
+
+def _warn_if_many(report: CleanupReport) -> None:
+    if report.deleted > HIGH_DELETIONS and not report.dry_run:
+        service.logger.warning("cleanup_high_deletions", extra={
+            "deleted": report.deleted, "threshold": HIGH_DELETIONS, "source": report.source,
+            "cutoffTime": report.as_response()["cutoffTime"]})
+
+
+@app.post("/cleanup", summary="Delete expired unused drafts now (or count them: dryRun)",
+          responses=ok(200, CleanupResult))
+def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] = None):
+    body = body or CleanupRequest()
+    report = cleanup().run(source="http", dry_run=body.dryRun, max_age_hours=body.maxAgeHours,
+                           remaining_ms=_remaining_ms(getattr(app, "lambda_context", None)))
+    note(event="cleanup_completed", **report.log_fields())
+    _warn_if_many(report)
+    return json_response(200, report.as_response())
+
+
+@app.get("/health", summary="The cleanup's health indicators", responses=ok(200, Health))
+def health(admin: Admin):
+    result = cleanup().health()
+    note(event="cleanup_health", health=result["status"],
+         unhealthy=sorted(k for k, v in result["indicators"].items() if v["status"] != "healthy") or None)
+    return json_response(200, result)
+
+
+service = Service("cleanup_drafts", app)
+
+
+def handle_scheduled(event: dict, context: Any) -> dict:
+    """The hourly run. It answers like POST /cleanup, or with the contract's error shape when a
+    store is down (the next hour tries again; the health endpoint shows the gap)."""
+    start = time.perf_counter()
+    try:
+        report = cleanup().run(source="scheduler", remaining_ms=_remaining_ms(context))
+    except StoreUnavailable as exc:
+        service.logger.error("cleanup_completed", extra={
+            "source": "scheduler", "cleanupStatus": "failed", "store": exc.store,
+            "durationMs": round((time.perf_counter() - start) * 1000, 1)})
+        return {"error": {"code": "unavailable",
+                          "message": f"The {exc.store} store is unavailable; the cleanup will run again next hour."}}
+    service.logger.info("cleanup_completed", extra={
+        **{k: v for k, v in report.log_fields().items() if v is not None},
+        "durationMs": round((time.perf_counter() - start) * 1000, 1)})
+    _warn_if_many(report)
+    return report.as_response()
+
+
+def handler(event, context):
+    if isinstance(event, dict) and "requestContext" not in event:
+        return handle_scheduled(event, context)
+    return service.handle_http(event, context)
