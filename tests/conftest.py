@@ -30,6 +30,12 @@ os.chmod(STATE, 0o755)  # the postgres user (when we are root) must reach its da
 def pg_server():
     server = localstores.LocalPostgres(STATE / "pg").start()
     migrate.apply(server.url, with_baseline=True, log=lambda *_: None)
+    # Tests run the cleanup jobs' commands themselves: a real top-of-the-hour run would delete
+    # other tests' old drafts mid-test.
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('cron.job')").fetchone()[0]:
+            conn.execute("SELECT cron.alter_job(jobid, active := false) FROM cron.job WHERE jobname IN "
+                         "('cleanup-old-drafts-hourly', 'prune-cleanup-history-daily')")
     yield server
     server.stop("immediate")
 
@@ -67,6 +73,10 @@ def reset_clients() -> None:
 
     draft_app._service = None
     draft_app.service._auth = None
+    import functions.cleanup_drafts.app as cleanup_app
+
+    cleanup_app._service = None
+    cleanup_app.service._auth = None
 
 
 TABLES = ("audit_log", "rag_context_cache", "materials", "file_catalog", "assets", "lessons", "sections",

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     draft_db_fallback: bool = True
     default_course_title: str = Field("Новый курс", min_length=1, max_length=500)
     cleanup_max_age_hours: int = Field(24, ge=1, le=24 * 365)
+    # Draft cleanup (functions/cleanup_drafts): rows per batch transaction (a user's update of an
+    # expiring draft waits at most one batch), and the run's budget; in Lambda the run also stops
+    # CLEANUP_SAFETY_SECONDS before the function's own timeout (context.get_remaining_time_in_millis).
+    cleanup_batch_size: int = Field(1000, ge=1, le=10_000)
+    cleanup_time_budget_seconds: float = Field(25, gt=0, le=900)
+    cleanup_safety_seconds: float = Field(5, ge=0, le=300)
     cors_allow_origins: str = ""
 
     # Store timeouts: short, so that a hung store becomes a 503 well inside the function timeout.
