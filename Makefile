@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test migrate openapi template-check venv system-deps clean
+.PHONY: dev test test-long migrate openapi template-check venv system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: venv system-deps
 	@# Debian's chromium for tests/e2e (installed when root and missing; they fail under CI=true without it).
 	bash scripts/system-deps.sh chromium || echo "chromium unavailable: tests/e2e will say why"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## make test-long: the long runs of tests/long (60-second load of 200 users, fault soaks), each bounded
+## in count and time, loopback only; their figures go to test-output/reliability-figures.json.
+test-long: venv system-deps
+	$(BIN)/python -m pytest -q tests/long $(PYTEST_ARGS)
 
 ## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).
 dev: venv system-deps

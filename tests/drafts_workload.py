@@ -48,8 +48,9 @@ class SimUser:
     drafts: list[Draft] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)  # by kind of call
     acked_saves: int = 0
+    extra_form: dict = field(default_factory=dict)  # more fields in each save, for realistic sizes
 
     @property
     def open_draft(self) -> Optional[Draft]:
@@ -62,7 +63,7 @@ class SimUser:
         except Exception as exc:  # a transport error is an error too, never a silent skip
             self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             return 0, None, {}
-        self.latencies_ms.append((time.perf_counter() - start) * 1000)
+        self.latencies_ms.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
         self.statuses[f"{kind} {status}"] += 1
         if status not in EXPECTED[kind]:
             self.errors.append(f"{kind} {path}: {status} {str(payload)[:200]}")
@@ -93,7 +94,8 @@ class SimUser:
         n = draft.attempted + 1
         draft.attempted = n
         status, payload, _ = self._call(send, "save", "PATCH", f"/drafts/{draft.sid}",
-                                        {"formData": {"topic": f"save {n}", "description": f"{draft.sid}:{n}"}})
+                                        {"formData": {**self.extra_form, "topic": f"save {n}",
+                                                      "description": f"{draft.sid}:{n}"}})
         if status == 200:
             got = payload["formData"]
             if got.get("topic") != f"save {n}" or got.get("description") != f"{draft.sid}:{n}":
@@ -202,6 +204,17 @@ def handler_send(handler) -> Send:
         return reply.status, reply.json, reply.headers
 
     return send
+
+
+def percentiles(users: list[SimUser], kind: Optional[str] = None) -> dict:
+    values = sorted(v for u in users for k, vs in u.latencies_ms.items() if kind in (None, k) for v in vs)
+    if not values:
+        return {"count": 0}
+
+    def pick(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+    return {"count": len(values), "p50Ms": pick(0.50), "p99Ms": pick(0.99), "maxMs": round(values[-1], 1)}
 
 
 def totals(users: list[SimUser]) -> Counter:
