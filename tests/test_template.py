@@ -65,9 +65,9 @@ def test_a_secret_with_a_default_is_rejected(tmp_path):
 
 
 def test_an_environment_variable_settings_does_not_read_is_rejected(tmp_path):
-    path = _broken_copy(tmp_path, "        ADMIN_TOKEN: !Ref AdminToken\n",
-                        "        ADMIN_TOKEN: !Ref AdminToken\n        ADMIN_TOKN: !Ref AdminToken\n")
-    assert any("ADMIN_TOKN" in p for p in template_check.check(path))
+    path = _broken_copy(tmp_path, "        JWT_AUDIENCE: !Ref JwtAudience\n",
+                        "        JWT_AUDIENCE: !Ref JwtAudience\n        JWT_AUDIENCES: !Ref JwtAudience\n")
+    assert any("JWT_AUDIENCES" in p for p in template_check.check(path))
 
 
 def test_a_codeuri_that_does_not_exist_is_rejected(tmp_path):
@@ -104,6 +104,33 @@ def test_every_function_has_log_retention_an_errors_alarm_and_its_url_in_the_out
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}, name
         assert name in alarmed, f"{name} has no Errors alarm"
         assert f"{name}Url" in outputs, f"{name}'s URL is not in the Outputs"
+
+
+def test_the_cleanup_runs_hourly_alone_with_retries_and_a_watched_dead_letter_queue(cfn):
+    resources = cfn["Resources"]
+    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert len(schedules) == 1
+    schedule = schedules[0]
+    assert schedule["ScheduleExpression"] == "rate(1 hour)"
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["CleanupDraftsFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"source": "aws.scheduler", "action": "cleanup"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert resources[dlq]["Type"] == "AWS::SQS::Queue"
+    assert resources["CleanupDraftsFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    invoke = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [dlq, "Arn"]}
+    watched = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+               and r["Properties"]["Namespace"] == "AWS/SQS"]
+    assert [d["Value"] for a in watched for d in a["Dimensions"]] == [{"Fn::GetAtt": [dlq, "QueueName"]}]
+
+
+def test_every_secret_is_a_noecho_parameter_without_default(sam):
+    params = sam["Parameters"]
+    secrets = {"DatabaseUrl", "RedisUrl", "QdrantApiKey", "SupabaseJwtSecret", "AdminToken"}
+    for name in secrets:
+        assert params[name]["NoEcho"] in (True, "true") and "Default" not in params[name], name
 
 
 # --- every handler imports from what `sam build` packages ---
