@@ -117,3 +117,18 @@ def test_a_huge_query_string_is_ignored(user_and_session):
     user, _ = user_and_session
     reply = call(handler, "GET", "/drafts", token=user.token, query={"x" * 100: "y" * 20000})
     assert reply.status == 200
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=x",
+                                          "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("with_body", [True, False])
+def test_form_content_types_are_400_not_500(user_and_session, content_type, with_body):
+    # Powertools parses these itself: a multipart type without a boundary raised ValueError, a 500,
+    # even on a POST with no body at all.
+    user, sid = user_and_session
+    raw = '{"formData": {"topic": "x"}}' if with_body else None
+    for method, path in [("POST", "/drafts"), ("PATCH", f"/drafts/{sid}"),
+                         ("POST", f"/drafts/{sid}/materialize")]:
+        reply = call(handler, method, path, token=user.token, raw_body=raw, content_type=content_type)
+        assert_error(reply, 400, "bad_request")
+    assert call(handler, "GET", f"/drafts/{sid}", token=user.token).json["formData"] == {"topic": "kept"}

@@ -230,6 +230,16 @@ def _body_size(event: dict) -> int:
     return len(body.encode("utf-8"))
 
 
+def _is_json(event: dict) -> bool:
+    """Only JSON bodies are read. Powertools parses other types itself, and a multipart type made
+    it raise ValueError (a 500), even with no body, so anything else is refused before routing."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "").upper()
+    if not event.get("body") and method not in ("POST", "PUT", "PATCH"):
+        return True
+    content_type = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    return not content_type.strip() or content_type.strip().lower().startswith("application/json")
+
+
 def _decode_base64_body(event: dict) -> dict:
     """Function URLs base64-encode bodies whose content type they do not know as text."""
     if event.get("isBase64Encoded") and event.get("body"):
@@ -292,6 +302,8 @@ class Service:
                 principal = self.authenticator().authenticate(headers)
                 _principal.set(principal)
                 note(user=principal.label)
+            if not _is_json(event):
+                raise BadRequest("Send the body as application/json.")
             with self._lock:
                 return self.app.resolve(event, context)
         except ApiError as exc:
