@@ -237,6 +237,13 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_OPTIONS = do_HEAD = _dispatch
 
+        def __getattr__(self, name: str):
+            # Any other method (TRACE, QUERY...) goes to the function too, which answers 405 in the
+            # contract's shape, instead of http.server's 501 HTML page.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
+
     return RequestHandler
 
 
