@@ -514,15 +514,20 @@ def test_redis_down_does_not_stop_the_deletion(db, make_user, settings_env):
     assert reply.status == 200 and reply.json["deleted"] == 2
 
 
-def test_postgres_down_is_a_503_over_http_and_an_error_object_for_the_scheduler(settings_env):
+def test_postgres_down_is_a_503_over_http_and_a_logged_lambda_error_for_the_scheduler(settings_env, monkeypatch):
     from devtools.localstores import free_port
+    from functions.cleanup_drafts.app import CleanupFailed
 
     settings_env(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/app")
     reply = post_cleanup()
     assert reply.status == 503 and reply.json["error"]["code"] == "unavailable" and "retry-after" in reply.headers
-    result = handler(dict(SCHEDULED_EVENT), None)
-    assert result["error"]["code"] == "unavailable"
     assert call(handler, "GET", "/health", token=ADMIN_TOKEN).status == 503
+    out = _log_lines(monkeypatch)
+    with pytest.raises(CleanupFailed, match="postgres"):  # counted by Lambda's Errors, retried by the async invoke
+        handler(dict(SCHEDULED_EVENT), None)
+    [line] = _parse(out)
+    assert (line["message"], line["cleanupStatus"], line["store"], line["level"]) == (
+        "cleanup_completed", "failed", "postgres", "ERROR")
 
 
 # --- the purge: every deleted draft is queued, and the same run drains the queue ---
