@@ -26,9 +26,11 @@ def plain_pg():
     root = Path(tempfile.mkdtemp(prefix="cleanup-no-cron-"))
     os.chmod(root, 0o755)
     server = localstores.LocalPostgres(root / "pg", with_pg_cron=False).start()
-    with psycopg.connect(server.url, autocommit=True) as conn:  # Supabase's API roles, to check the grants
+    with psycopg.connect(server.url, autocommit=True) as conn:  # Supabase's API roles and grants, to check ours
         conn.execute("CREATE ROLE anon NOLOGIN")
         conn.execute("CREATE ROLE authenticated NOLOGIN")
+        for kind in ("TABLES", "FUNCTIONS"):  # as Supabase does: every new object is offered to the Data API
+            conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON {kind} TO anon, authenticated")
     applied = migrate.apply(server.url, with_baseline=True, log=lambda *_: None)
     yield server, applied
     server.stop("immediate")
@@ -87,7 +89,8 @@ def test_the_api_roles_of_supabase_can_neither_run_nor_read_the_cleanup(plain_pg
         for role in ("anon", "authenticated"):
             for fn in ("delete_expired_drafts_batch(timestamptz, integer)", "count_expired_drafts(timestamptz)",
                        "draft_cleanup_health(interval)", "check_pending_cleanup(interval)",
-                       "cleanup_expired_drafts(text, interval, integer, interval)"):
+                       "cleanup_expired_drafts(text, interval, integer, interval)", "draft_cleanup_setup_pg_cron()",
+                       "prune_cron_history(interval)", "cleanup_run_begin(text, timestamptz)"):
                 assert not conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, fn)).fetchone()[0], \
                     f"{role} may execute {fn}"
             for rel in ("cleanup_runs", "cleanup_job_monitoring"):

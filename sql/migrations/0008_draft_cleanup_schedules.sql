@@ -30,5 +30,15 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION public.draft_cleanup_setup_pg_cron() FROM PUBLIC;
+DO $$
+BEGIN  -- Supabase grants new functions to its API roles explicitly, beside PUBLIC
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
+        REVOKE ALL ON FUNCTION public.draft_cleanup_setup_pg_cron() FROM anon;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
+        REVOKE ALL ON FUNCTION public.draft_cleanup_setup_pg_cron() FROM authenticated;
+    END IF;
+END
+$$;
 
 SELECT public.draft_cleanup_setup_pg_cron();
