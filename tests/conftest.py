@@ -73,6 +73,15 @@ def reset_clients() -> None:
 
     draft_app._service = None
     draft_app.service._auth = None
+    # The purge's per-container stores (a client a test handed to vectors.use_client() stays).
+    from functions.shared.stores import course_keys, files, vectors
+    import functions.purge_course.app as purge_app
+
+    course_keys.reset_client()
+    files.reset_store()
+    vectors.reset_store()
+    purge_app._service = None
+    purge_app.service._auth = None
     import functions.cleanup_drafts.app as cleanup_app
 
     cleanup_app._service = None

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     store_timeout_seconds: float = Field(3.0, gt=0, le=60)
     retry_after_seconds: int = Field(5, ge=1, le=3600)
 
+    # The purge queue (functions/shared/purge): a failed entry waits base * 2^(attempts-1) seconds,
+    # at most the cap; a 'running' entry whose worker died is released after the lease.
+    purge_retry_base_seconds: float = Field(30, gt=0, le=86400)
+    purge_retry_max_seconds: float = Field(3600, gt=0, le=7 * 86400)
+    purge_lease_seconds: int = Field(300, ge=5, le=86400)
+    purge_batch_size: int = Field(500, ge=1, le=10_000)
+    purge_time_budget_seconds: float = Field(20, gt=0, le=900)  # POST /purges/retry
+    purge_redis_scan_count: int = Field(1000, ge=10, le=100_000)
+    purge_keep_days: int = Field(30, ge=1, le=3650)  # purged entries are kept this long, then pruned
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: Optional[str]) -> Optional[str]:

@@ -1,0 +1,116 @@
+"""Purging a course on request: who may, what a dry run reports, and what the caller is told.
+
+Free of HTTP and of store clients: a repository (the course rows and the queue) and a worker
+factory are handed in. The deletion itself is the queue's: the API deletes the row (the trigger
+queues it, in the same transaction), then runs the worker on that one entry at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+from ..shared.auth import Principal
+from ..shared.errors import Forbidden, NotFound
+from ..shared.purge.model import STEPS, Entry, full_result
+from ..shared.purge.worker import PurgeWorker
+from ..shared.settings import Settings
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class CoursePurges:
+    def __init__(self, repo, make_worker: Callable[[], PurgeWorker], settings: Settings,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.repo = repo
+        self.make_worker = make_worker
+        self.settings = settings
+        self.clock = clock
+
+    def _authorize(self, principal: Principal, organization_id, owner_id) -> None:
+        """Admin credentials, the course's owner, or an `admin` of its organization (the seed's RBAC)."""
+        if principal.is_admin:
+            return
+        if principal.user_id is not None and principal.user_id == owner_id:
+            return
+        member = self.repo.member(principal.user_id) if principal.user_id else None
+        if member and member[1] == "admin" and organization_id is not None and member[0] == organization_id:
+            return
+        raise Forbidden("Only the course's owner, an admin of its organization or an administrator may purge it.")
+
+    def purge(self, principal: Principal, course_id: uuid.UUID, *, dry_run: bool = False) -> Answer:
+        start = self.clock()
+        course = self.repo.course(course_id)
+        if course is not None:
+            self._authorize(principal, course["organization_id"], course["owner_id"])
+            if dry_run:
+                entry = self.repo.course_entry(course_id)
+                if entry is not None:
+                    return self._dry_run(course_id, entry)
+            else:
+                self.repo.delete_course(course_id, reason="api", requested_by=principal.user_id)
+        queued = self.repo.get(course_id)
+        if queued is None:
+            raise NotFound("No such course.")
+        if course is None:  # already deleted: the queue entry remembers who owned it
+            self._authorize(principal, queued["organization_id"], queued["owner_id"])
+        if queued["status"] == "purged":
+            return Answer(200, {"courseId": str(course_id), "status": "already_purged",
+                                "result": full_result(queued["result"])})
+        if dry_run:  # deleted, not yet purged: what is left to remove
+            return self._dry_run(course_id, Entry(course_id, queued["organization_id"], queued["material_ids"]))
+        report = self.make_worker().drain(time_budget_s=self.settings.purge_time_budget_seconds, batch_size=1,
+                                          force=True, course_ids=[course_id])
+        outcome = report.outcomes.get(str(course_id))
+        queued = self.repo.get(course_id) or queued
+        result = full_result(queued["result"])
+        if queued["status"] == "purged":
+            return Answer(200, {"courseId": str(course_id), "status": "purged", "result": result,
+                                "durationMs": round((self.clock() - start) * 1000, 1)})
+        # Failed now, or held by another worker this moment: either way it is retried automatically.
+        return Answer(202, {"courseId": str(course_id), "status": "pending",
+                            "failedSteps": outcome.failed_steps if outcome else [],
+                            "result": result, "attempts": queued["attempts"],
+                            "nextAttemptAt": _iso(queued["next_attempt_at"])})
+
+    def _dry_run(self, course_id: uuid.UUID, entry: Entry) -> Answer:
+        return Answer(200, {"courseId": str(course_id), "status": "dry_run",
+                            "result": self.make_worker().measure(entry)})
+
+    def status(self, principal: Principal, course_id: uuid.UUID) -> Answer:
+        queued = self.repo.get(course_id)
+        if queued is None:
+            raise NotFound("No purge was ever requested for this course.")
+        self._authorize(principal, queued["organization_id"], queued["owner_id"])
+        purged = queued["status"] == "purged"
+        return Answer(200, {
+            "courseId": str(course_id),
+            "status": "purged" if purged else "pending",  # 'running' is pending to the caller
+            "attempts": queued["attempts"],
+            "lastError": queued["last_error"],
+            "result": full_result(queued["result"]),
+            "reason": queued["reason"],
+            "deletedAt": _iso(queued["deleted_at"]),
+            "purgedAt": _iso(queued["purged_at"]),
+            "nextAttemptAt": None if purged else _iso(queued["next_attempt_at"]),
+            "steps": {step: bool((queued["steps"].get(step) or {}).get("done")) for step in STEPS},
+        })
+
+    def retry(self, course_ids: Optional[list[uuid.UUID]] = None) -> Answer:
+        """Run the worker now, backoff or not (an administrator asked)."""
+        report = self.make_worker().drain(time_budget_s=self.settings.purge_time_budget_seconds,
+                                          batch_size=self.settings.purge_batch_size, force=True,
+                                          course_ids=course_ids)
+        body = report.as_dict()
+        return Answer(200, {k: body[k] for k in ("processed", "purged", "stillPending", "failed")})

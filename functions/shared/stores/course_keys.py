@@ -1,0 +1,164 @@
+"""The Redis keys a course owns (API.md, functions/purge_course), found without KEYS.
+
+- by pattern: `idempotency:generation-{courseId}-*`, `bull:course-generation:{courseId}:*`,
+  `rag:{courseId}:*`: found by one SCAN of the keyspace for a whole batch of courses;
+- exact: `course:{courseId}`, `materials:{courseId}`, `material:{materialId}` of its materials.
+
+A scanned key belongs to a course only if the exact id sits between the pattern's prefix and its
+separator: `rag:{id}x:...` is not a key of course `{id}`, whatever a glob would say.
+
+Keys are read as bytes (decoded leniently), so one odd binary key elsewhere cannot break a purge.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Iterable, Optional
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..cache import redis_errors
+from ..errors import StoreUnavailable
+from ..settings import get_settings
+
+UUID_LEN = 36
+# (prefix, the character that must follow the course id)
+PATTERNS = (("idempotency:generation-", "-"), ("bull:course-generation:", ":"), ("rag:", ":"))
+EXACT = ("course:", "materials:")
+# One glob that the three prefixes pass ("ide", "bul", "rag"): the server filters most other keys
+# out during the one SCAN, and course_of_key() decides exactly.
+SCAN_MATCH = "[ibr][dua][elg]*"
+UNLINK_CHUNK = 500
+
+
+def course_of_key(key: str) -> Optional[str]:
+    """The course id a pattern key belongs to, or None. Exact: never a prefix match."""
+    for prefix, sep in PATTERNS:
+        if key.startswith(prefix):
+            rest = key[len(prefix):]
+            if len(rest) > UUID_LEN and rest[UUID_LEN] == sep:
+                return rest[:UUID_LEN]
+            return None
+    return None
+
+
+def exact_course_of_key(key: str) -> Optional[str]:
+    """The course id of `course:{id}` / `materials:{id}`, or None."""
+    for prefix in EXACT:
+        if key.startswith(prefix) and len(key) == len(prefix) + UUID_LEN:
+            return key[len(prefix):]
+    return None
+
+
+def exact_keys(course_id: str, material_ids: Iterable[str]) -> list[str]:
+    return [f"course:{course_id}", f"materials:{course_id}", *(f"material:{m}" for m in material_ids)]
+
+
+def _text(key: bytes) -> str:
+    return key.decode("utf-8", "surrogateescape")
+
+
+def _raw(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+class RedisCourseKeys:
+    def __init__(self, client: Optional[redis.Redis] = None, *, scan_count: Optional[int] = None):
+        self._client = client
+        self.scan_count = scan_count or get_settings().purge_redis_scan_count
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._client or bytes_client()
+
+    def _scan(self, wanted: set[str]) -> dict[str, list[str]]:
+        """One traversal of the keyspace: the pattern keys of the wanted course ids."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for raw in self.redis.scan_iter(match=SCAN_MATCH, count=self.scan_count):
+            key = _text(raw)
+            cid = course_of_key(key)
+            if cid in wanted:
+                found[cid].append(key)
+        return found
+
+    def count(self, courses: dict[str, list[str]]) -> dict[str, int]:
+        """Keys per course id ({courseId: [materialIds]}), changing nothing."""
+        with redis_errors():
+            found = self._scan(set(courses)) if courses else {}
+            pipe = self.redis.pipeline(transaction=False)
+            order = []
+            for cid, materials in courses.items():
+                for key in exact_keys(cid, materials):
+                    pipe.exists(_raw(key))
+                    order.append(cid)
+            exists = pipe.execute() if order else []
+        counts = {cid: len(found.get(cid, ())) for cid in courses}
+        for cid, hit in zip(order, exists):
+            counts[cid] += int(hit)
+        return counts
+
+    def purge(self, courses: dict[str, list[str]]) -> dict[str, int]:
+        """UNLINK every key of these courses; the number actually removed per course."""
+        if not courses:
+            return {}
+        with redis_errors():
+            found = self._scan(set(courses))
+            pipe = self.redis.pipeline(transaction=False)
+            order = []
+            for cid, materials in courses.items():
+                keys = found.get(cid, []) + exact_keys(cid, materials)
+                for start in range(0, len(keys), UNLINK_CHUNK):
+                    pipe.unlink(*(_raw(k) for k in keys[start:start + UNLINK_CHUNK]))
+                    order.append(cid)
+            removed = pipe.execute()
+        counts = {cid: 0 for cid in courses}
+        for cid, n in zip(order, removed):
+            counts[cid] += int(n)
+        return counts
+
+    def scan_courses(self, cursor: int, *, count: Optional[int] = None) -> tuple[int, dict[str, int]]:
+        """One SCAN step (for the orphan sweep): keys per course id seen, and the next cursor (0 = done)."""
+        with redis_errors():
+            cursor, keys = self.redis.scan(cursor=cursor, count=count or self.scan_count)
+        seen: dict[str, int] = defaultdict(int)
+        for raw in keys:
+            key = _text(raw)
+            cid = course_of_key(key) or exact_course_of_key(key)
+            if cid:
+                seen[cid] += 1
+        return int(cursor), dict(seen)
+
+
+_client: Optional[redis.Redis] = None
+_lock = threading.Lock()
+
+
+def bytes_client() -> redis.Redis:
+    """A client like functions.shared.cache's, but answering bytes (key names are not always text)."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                settings = get_settings()
+                if not settings.redis_url:
+                    raise StoreUnavailable("redis", RuntimeError("REDIS_URL is not set"))
+                _client = redis.Redis.from_url(
+                    settings.redis_url,
+                    socket_timeout=settings.store_timeout_seconds,
+                    socket_connect_timeout=settings.store_timeout_seconds,
+                    health_check_interval=30,
+                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+                    decode_responses=False,
+                )
+    return _client
+
+
+def reset_client() -> None:
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = None

@@ -1,0 +1,219 @@
+"""The Postgres side of the purge: the `purge_queue` table (sql/migrations/0002) and the course rows.
+
+Every method is one short statement or one short transaction, safe behind Supabase's
+transaction-mode pooler (no session state: the purge reason travels in `set_config(..., true)`,
+local to the deleting transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable, Optional
+
+from .. import db
+from ..purge.model import STEP_RESULT_KEYS, STEPS, Counts, Entry
+
+_CLAIM = """
+WITH due AS (
+    SELECT course_id FROM purge_queue
+    WHERE status = 'pending'
+      AND (%(force)s OR next_attempt_at <= now())
+      AND (%(ids)s::uuid[] IS NULL OR course_id = ANY(%(ids)s::uuid[]))
+      AND NOT (course_id = ANY(%(exclude)s::uuid[]))
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE purge_queue q
+SET status = 'running', claim_token = %(token)s, attempts = q.attempts + 1, updated_at = now(),
+    locked_until = now() + make_interval(secs => %(lease)s)
+FROM due WHERE q.course_id = due.course_id
+RETURNING q.course_id, q.organization_id, q.material_ids, q.steps, q.attempts, q.result
+"""
+
+_RELEASE = """
+UPDATE purge_queue
+SET status = 'pending', claim_token = NULL, locked_until = NULL, next_attempt_at = now(), updated_at = now(),
+    last_error = coalesce(last_error, 'released: the worker did not finish within its lease')
+WHERE status = 'running' AND locked_until < now()
+"""
+
+_RECORD = """
+UPDATE purge_queue q
+SET steps = q.steps || jsonb_build_object(%(step)s::text, jsonb_build_object(
+        'done', true, 'count', v.n, 'bytes', v.b, 'skipped', %(skipped)s, 'at', now())),
+    result = q.result || {result},
+    updated_at = now()
+FROM unnest(%(ids)s::uuid[], %(ns)s::bigint[], %(bs)s::bigint[]) AS v(id, n, b)
+WHERE q.course_id = v.id AND q.claim_token = %(token)s AND q.status = 'running'
+"""
+_ADD_COUNT = "jsonb_build_object({key}, coalesce((q.result->>{key})::bigint, 0) + v.n)"
+_ADD_BYTES = "jsonb_build_object({key}, coalesce((q.result->>{key})::bigint, 0) + v.b)"
+
+_FINISH = """
+WITH v AS (
+    SELECT v.id, v.err, v.delay, (v.err IS NULL AND p.steps ?& %(steps)s::text[]) AS complete
+    FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::float8[]) AS v(id, err, delay)
+    JOIN purge_queue p ON p.course_id = v.id
+), done AS (
+    UPDATE purge_queue q
+    SET status          = CASE WHEN v.complete THEN 'purged' ELSE 'pending' END,
+        purged_at       = CASE WHEN v.complete THEN now() END,
+        last_error      = CASE WHEN v.complete THEN NULL ELSE coalesce(v.err, q.last_error) END,
+        -- A failure waits out its backoff; an entry the time budget did not reach is due at once.
+        next_attempt_at = now() + make_interval(secs => CASE WHEN v.err IS NULL THEN 0 ELSE v.delay END),
+        claim_token     = NULL,
+        locked_until    = NULL,
+        updated_at      = now()
+    FROM v
+    WHERE q.course_id = v.id AND q.claim_token = %(token)s AND q.status = 'running'
+    RETURNING q.*
+), audit AS (
+    -- One audit row per completed purge, whoever deleted the course. user_id only names a real
+    -- users row (the admin token and the scheduler have none).
+    INSERT INTO audit_log (table_name, record_id, action, old_values, new_values, user_id)
+    SELECT 'courses', d.course_id, 'PURGE',
+           jsonb_build_object('organizationId', d.organization_id, 'ownerId', d.owner_id,
+                              'materialIds', to_jsonb(d.material_ids), 'deletedAt', d.deleted_at),
+           jsonb_build_object('status', 'purged', 'reason', d.reason, 'attempts', d.attempts,
+                              'result', d.result, 'requestedBy', d.requested_by),
+           (SELECT u.id FROM users u WHERE u.id = d.requested_by)
+    FROM done d WHERE d.status = 'purged'
+)
+SELECT course_id, status FROM done
+"""
+
+_CHILD_ROWS = """
+SELECT (SELECT count(*) FROM sections WHERE course_id = %(id)s)
+     + (SELECT count(*) FROM lessons l JOIN sections s ON s.id = l.section_id WHERE s.course_id = %(id)s)
+     + (SELECT count(*) FROM assets a JOIN lessons l ON l.id = a.lesson_id
+                                      JOIN sections s ON s.id = l.section_id WHERE s.course_id = %(id)s)
+     + (SELECT count(*) FROM file_catalog WHERE course_id = %(id)s)
+"""
+
+COLUMNS = ("course_id", "organization_id", "owner_id", "material_ids", "reason", "requested_by", "deleted_at",
+           "status", "steps", "attempts", "last_error", "next_attempt_at", "purged_at", "result")
+
+
+def _entry(row) -> Entry:
+    return Entry(course_id=row[0], organization_id=row[1], material_ids=list(row[2] or []), steps=row[3] or {},
+                 attempts=row[4], result=row[5] or {})
+
+
+def _jsonb(value):
+    from psycopg.types.json import Jsonb  # lazily, like every psycopg import of the functions
+
+    return Jsonb(value)
+
+
+class PostgresPurgeQueue:
+    # --- the worker's side ---
+
+    def release_stale(self) -> int:
+        with db.connection() as conn:
+            return conn.execute(_RELEASE).rowcount
+
+    def claim(self, token: uuid.UUID, *, limit: int, lease_seconds: int, force: bool = False,
+              course_ids: Optional[list[uuid.UUID]] = None, exclude: Iterable[uuid.UUID] = ()) -> list[Entry]:
+        with db.connection() as conn:
+            rows = conn.execute(_CLAIM, {
+                "force": force, "ids": list(course_ids) if course_ids is not None else None,
+                "exclude": list(exclude), "limit": limit, "token": token, "lease": lease_seconds}).fetchall()
+        return [_entry(r) for r in rows]
+
+    def record_step(self, token: uuid.UUID, step: str, counts: dict[str, Counts], *, skipped: bool = False) -> None:
+        count_key, bytes_key = STEP_RESULT_KEYS[step]
+        parts = [_ADD_COUNT.format(key=f"'{count_key}'")]
+        if bytes_key:
+            parts.append(_ADD_BYTES.format(key=f"'{bytes_key}'"))
+        sql = _RECORD.format(result=" || ".join(parts))  # keys are our constants, never input
+        ids = list(counts)
+        with db.connection() as conn:
+            conn.execute(sql, {"step": step, "skipped": skipped, "token": token, "ids": [uuid.UUID(i) for i in ids],
+                               "ns": [counts[i].count for i in ids], "bs": [counts[i].bytes for i in ids]})
+
+    def finish(self, token: uuid.UUID, outcomes: list) -> dict[str, str]:
+        with db.connection() as conn:
+            rows = conn.execute(_FINISH, {
+                "token": token, "steps": list(STEPS),
+                "ids": [uuid.UUID(o.course_id) for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "delays": [float(o.retry_in_seconds) for o in outcomes]}).fetchall()
+        return {str(r[0]): r[1] for r in rows}
+
+    def depth(self) -> int:
+        return db.fetch_one("SELECT count(*) FROM purge_queue WHERE status <> 'purged'")[0]
+
+    def prune(self, keep_days: int) -> int:
+        """Forget purged entries older than keep_days, a bounded chunk per run."""
+        with db.connection() as conn:
+            return conn.execute(
+                """DELETE FROM purge_queue WHERE course_id IN (
+                       SELECT course_id FROM purge_queue
+                       WHERE status = 'purged' AND purged_at < now() - make_interval(days => %s)
+                       LIMIT 1000)""", (keep_days,)).rowcount
+
+    # --- the API's side ---
+
+    def get(self, course_id: uuid.UUID) -> Optional[dict[str, Any]]:
+        row = db.fetch_one(f"SELECT {', '.join(COLUMNS)} FROM purge_queue WHERE course_id = %s", (course_id,))
+        return dict(zip(COLUMNS, row)) if row else None
+
+    def course(self, course_id: uuid.UUID) -> Optional[dict[str, Any]]:
+        row = db.fetch_one("SELECT id, organization_id, user_id, title FROM courses WHERE id = %s", (course_id,))
+        return {"course_id": row[0], "organization_id": row[1], "owner_id": row[2], "title": row[3]} if row else None
+
+    def member(self, user_id: uuid.UUID) -> Optional[tuple[Optional[uuid.UUID], str]]:
+        """(organization id, role) of a user, or None."""
+        row = db.fetch_one("SELECT organization_id, role FROM users WHERE id = %s", (user_id,))
+        return (row[0], row[1]) if row else None
+
+    def course_entry(self, course_id: uuid.UUID) -> Optional[Entry]:
+        """A live course as the purge would see it (for a dry run): materials, cache rows, rows."""
+        with db.connection() as conn:
+            row = conn.execute("SELECT organization_id FROM courses WHERE id = %s", (course_id,)).fetchone()
+            if not row:
+                return None
+            materials = [r[0] for r in conn.execute(
+                "SELECT id FROM materials WHERE course_id = %s", (course_id,)).fetchall()]
+            rag = conn.execute("SELECT count(*) FROM rag_context_cache WHERE course_id = %s", (course_id,)).fetchone()[0]
+            children = conn.execute(_CHILD_ROWS, {"id": course_id}).fetchone()[0]
+        return Entry(course_id=course_id, organization_id=row[0], material_ids=materials, result={
+            "ragContextEntriesDeleted": rag, "databaseRowsDeleted": 1 + len(materials) + children})
+
+    def delete_course(self, course_id: uuid.UUID, *, reason: str, requested_by: Optional[uuid.UUID]) -> bool:
+        """Delete the row; the trigger queues its purge in the same transaction. False if it was gone."""
+        with db.connection() as conn:
+            with conn.transaction():
+                conn.execute("SELECT set_config('app.purge_reason', %s, true), "
+                             "set_config('app.purge_requested_by', %s, true)",
+                             (reason, str(requested_by) if requested_by else ""))
+                # Rows the cascade removes beside materials (which the trigger counts itself).
+                children = conn.execute(_CHILD_ROWS, {"id": course_id}).fetchone()[0]
+                if conn.execute("DELETE FROM courses WHERE id = %s", (course_id,)).rowcount == 0:
+                    return False
+                if children:
+                    conn.execute(
+                        """UPDATE purge_queue SET result = result || jsonb_build_object('databaseRowsDeleted',
+                               coalesce((result->>'databaseRowsDeleted')::bigint, 0) + %s)
+                           WHERE course_id = %s""", (children, course_id))
+        return True
+
+    def enqueue_orphans(self, orphans: dict[uuid.UUID, Optional[uuid.UUID]], *, reason: str = "orphan") -> int:
+        """Queue course ids that no `courses` row has (the orphan sweep). An id already pending stays as it is."""
+        if not orphans:
+            return 0
+        ids = list(orphans)
+        with db.connection() as conn:
+            return conn.execute(
+                """INSERT INTO purge_queue AS q (course_id, organization_id, reason, result)
+                   SELECT v.id, v.org, %(reason)s, '{}'::jsonb
+                   FROM unnest(%(ids)s::uuid[], %(orgs)s::uuid[]) AS v(id, org)
+                   WHERE NOT EXISTS (SELECT 1 FROM courses c WHERE c.id = v.id)
+                   ON CONFLICT (course_id) DO UPDATE SET
+                       organization_id = coalesce(q.organization_id, excluded.organization_id),
+                       status = 'pending', steps = '{}'::jsonb, result = '{}'::jsonb, attempts = 0,
+                       reason = excluded.reason, last_error = NULL, next_attempt_at = now(),
+                       purged_at = NULL, updated_at = now()
+                   WHERE q.status = 'purged'""",
+                {"ids": ids, "orgs": [orphans[i] for i in ids], "reason": reason}).rowcount

@@ -1,0 +1,210 @@
+"""Course chunks in Qdrant: count, delete and list them by the payload field `course_id`.
+
+Settings: QDRANT_URL (+ QDRANT_API_KEY) for a hosted Qdrant, or QDRANT_URL=':memory:', or
+QDRANT_PATH for qdrant-client's local mode on a directory (dev). The collection is
+QDRANT_COLLECTION (payload `course_id`, `organization_id`, `material_id`).
+
+qdrant_client takes most of a second to import, so it is imported on first use, and the client is
+created once per container. A local-mode client holds a lock on its directory, which is one more
+reason for one client per process; tests hand theirs in with `use_client()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from typing import Optional
+
+from ..errors import StoreUnavailable
+from ..settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+MATCH_ANY_CHUNK = 500  # course ids per filter: one request for a whole purge batch, kept bounded
+
+
+class QdrantVectors:
+    def __init__(self, client, collection: str, *, hosted: bool, timeout: int = 15):
+        self._client = client
+        self.collection = collection
+        self.hosted = hosted  # a hosted collection that is missing is an error; in local mode, just empty
+        self.timeout = timeout
+        self._indexed = False
+
+    @property
+    def client(self):
+        return self._client
+
+    # --- helpers ---
+
+    def _filter(self, course_ids: list[str]):
+        from qdrant_client import models
+
+        return models.Filter(must=[models.FieldCondition(key="course_id", match=models.MatchAny(any=course_ids))])
+
+    def _available(self) -> bool:
+        """Whether the collection exists. Missing in local mode means nothing was ever stored there."""
+        with qdrant_errors():
+            exists = self.client.collection_exists(self.collection)
+        if not exists and self.hosted:
+            raise RuntimeError(f"Qdrant collection {self.collection!r} does not exist (check QDRANT_COLLECTION)")
+        return exists
+
+    def ensure_indexes(self) -> None:
+        """Deletes filter on `course_id`; `organization_id` is the tenant key. Both must be indexed."""
+        if self._indexed:
+            return
+        from qdrant_client import models
+
+        with qdrant_errors():
+            schema = self.client.get_collection(self.collection).payload_schema or {}
+            wanted = {
+                "course_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD),
+                "organization_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            }
+            for field, params in wanted.items():
+                if field not in schema:
+                    with warnings.catch_warnings():
+                        # Local mode says its indexes do nothing; they matter on the hosted server.
+                        warnings.simplefilter("ignore", UserWarning)
+                        self.client.create_payload_index(self.collection, field, field_schema=params, wait=True)
+        self._indexed = True
+
+    # --- what the purge and the sweep call ---
+
+    def count_by_course(self, course_ids: list[str]) -> dict[str, int]:
+        """Points per course id (exact), in one facet request per chunk of ids."""
+        counts = {cid: 0 for cid in course_ids}
+        if not course_ids or not self._available():
+            return counts
+        self.ensure_indexes()
+        with qdrant_errors():
+            for start in range(0, len(course_ids), MATCH_ANY_CHUNK):
+                chunk = course_ids[start:start + MATCH_ANY_CHUNK]
+                reply = self.client.facet(self.collection, key="course_id", facet_filter=self._filter(chunk),
+                                          limit=len(chunk), exact=True)
+                for hit in reply.hits:
+                    if hit.value in counts:
+                        counts[hit.value] = hit.count
+        return counts
+
+    def delete_courses(self, course_ids: list[str]) -> dict[str, int]:
+        """Delete every point of these courses (one filter per chunk, wait=True), then confirm 0 left."""
+        counts = self.count_by_course(course_ids)
+        if not any(counts.values()):
+            return counts
+        from qdrant_client import models
+
+        with qdrant_errors():
+            for start in range(0, len(course_ids), MATCH_ANY_CHUNK):
+                chunk = [cid for cid in course_ids[start:start + MATCH_ANY_CHUNK] if counts[cid]]
+                if not chunk:
+                    continue
+                selector = models.FilterSelector(filter=self._filter(chunk))
+                self.client.delete(self.collection, points_selector=selector, wait=True)
+                left = self.client.count(self.collection, count_filter=self._filter(chunk), exact=True).count
+                if left:
+                    # A writer added points meanwhile: fail the step, the retry deletes them.
+                    raise RuntimeError(f"{left} point(s) of the purged courses are still in Qdrant")
+        return counts
+
+    def course_ids(self, *, offset=None, limit: int = 1000) -> tuple[dict[str, int], Optional[object]]:
+        """One page of the collection: points per payload `course_id`, and the offset of the next page."""
+        if not self._available():
+            return {}, None
+        with qdrant_errors():
+            points, next_offset = self.client.scroll(
+                self.collection, limit=limit, offset=offset, with_payload=["course_id"], with_vectors=False)
+        found: dict[str, int] = {}
+        for point in points:
+            cid = (point.payload or {}).get("course_id")
+            if isinstance(cid, str):
+                found[cid] = found.get(cid, 0) + 1
+        return found, next_offset
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing is best effort; a dead connection has nothing to release
+            pass
+
+
+class _QdrantErrors:
+    """Connection failures of any transport become StoreUnavailable('qdrant')."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, StoreUnavailable):
+            return False
+        from qdrant_client.http.exceptions import ResponseHandlingException
+
+        if isinstance(exc, (ResponseHandlingException, ConnectionError, TimeoutError, OSError)):
+            raise StoreUnavailable("qdrant", exc) from None
+        try:
+            import httpx
+        except ImportError:  # pragma: no cover - qdrant-client depends on httpx
+            return False
+        if isinstance(exc, httpx.TransportError):
+            raise StoreUnavailable("qdrant", exc) from None
+        return False
+
+
+def qdrant_errors() -> _QdrantErrors:
+    return _QdrantErrors()
+
+
+def connect(settings: Settings) -> Optional[QdrantVectors]:
+    """A store from the settings, or None when no Qdrant is configured (no vectors in this deployment)."""
+    url, path = settings.qdrant_url, settings.qdrant_path
+    if not url and not path:
+        return None
+    from qdrant_client import QdrantClient
+
+    timeout = max(5, int(settings.store_timeout_seconds * 5))  # deletes with wait=True take a while
+    if url == ":memory:":
+        client, hosted = QdrantClient(location=":memory:"), False
+    elif url:
+        # No version check at start-up: it is one more request on every cold start.
+        client = QdrantClient(url=url, api_key=settings.qdrant_api_key, timeout=timeout, check_compatibility=False)
+        hosted = True
+    else:
+        client, hosted = QdrantClient(path=path), False
+    return QdrantVectors(client, settings.qdrant_collection, hosted=hosted, timeout=timeout)
+
+
+_store: Optional[QdrantVectors] = None
+_injected = None  # a client handed in by a test; it outlives resets, its owner closes it
+_lock = threading.Lock()
+
+
+def vector_store() -> Optional[QdrantVectors]:
+    """This container's Qdrant store (None when Qdrant is not configured)."""
+    global _store
+    if _store is None:
+        with _lock:
+            if _store is None:
+                settings = get_settings()
+                if _injected is not None:
+                    _store = QdrantVectors(_injected, settings.qdrant_collection, hosted=False)
+                else:
+                    _store = connect(settings)
+    return _store
+
+
+def use_client(client) -> None:
+    """Use this qdrant-client (e.g. a local-mode one of a test) instead of one from the settings."""
+    global _injected
+    reset_store()
+    _injected = client
+
+
+def reset_store() -> None:
+    """Forget the store; close its client unless it was handed in (a local client frees its lock)."""
+    global _store
+    with _lock:
+        if _store is not None and _injected is None:
+            _store.close()
+        _store = None
+
