@@ -140,24 +140,28 @@ def test_a_course_deleted_by_plain_sql_is_purged_by_the_next_retry(db, rds, make
     assert leftovers(db, rds, seeded, qdrant=qdrant, storage=file_storage) == NOTHING_LEFT
 
 
-def test_an_expired_draft_deleted_by_the_cleanup_is_purged_by_the_same_run(db, rds, make_user, file_storage):
+class _Context:
+    """The Lambda context of a scheduled invocation: a minute left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def test_an_expired_draft_deleted_by_the_hourly_cleanup_is_purged_by_the_same_run(db, rds, make_user, file_storage):
+    from functions.cleanup_drafts.app import handler as cleanup_handler
+
     owner = make_user()
     draft = seed_course(db, rds, owner, storage=file_storage, status="draft")  # materialized by a file upload
     live = seed_course(db, rds, owner, storage=file_storage, status="draft")
     db.execute("UPDATE courses SET created_at = now() - interval '25 hours' WHERE id = %s", (draft.course_id,))
 
-    # The hourly run: delete the expired drafts (the cleanup's predicate), then drain the queue.
-    with db.transaction():
-        db.execute("SELECT set_config('app.purge_reason', 'draft_expired', true)")
-        db.execute("""DELETE FROM courses WHERE status = 'draft' AND generation_status IS NULL
-                      AND created_at < now() - interval '24 hours'""")
-    report = drain_queue(time_budget_s=30)
+    run = cleanup_handler({"source": "aws.scheduler", "action": "cleanup"}, _Context())  # the hourly event
 
-    assert (report["processed"], report["purged"], report["stillPending"]) == (1, 1, 0)
+    assert (run["deleted"], run["purgesProcessed"], run["purgesPending"]) == (1, 1, 0)
     assert leftovers(db, rds, draft, storage=file_storage) == NOTHING_LEFT
     assert file_storage.keys() == set(live.files)
     status = purge_status(ADMIN_TOKEN, draft.course_id).json
-    assert status["reason"] == "draft_expired"
+    assert (status["status"], status["reason"]) == ("purged", "draft_expired")
     assert (status["result"]["filesDeleted"], status["result"]["bytesFreed"]) == (4, 380)
 
 
