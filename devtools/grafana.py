@@ -6,7 +6,7 @@ project tests), or read the monitoring objects of the migrations directly (draft
 check_pending_cleanup(), the cleanup_job_monitoring view, cleanup_runs, purge_queue). No Grafana
 macros: every panel's SQL runs as it is (tests/test_dashboard.py runs each one on a migrated database).
 
-    python -m devtools.grafana            # (make dashboard) rewrite docs/grafana-dashboard.json
+    python -m devtools.grafana            # rewrite docs/grafana-dashboard.json
     python -m devtools.grafana --check    # exit 1 when it is stale
 
 Import it in Grafana (Dashboards > New > Import) and pick a PostgreSQL data source that reaches the
