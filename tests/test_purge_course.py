@@ -86,7 +86,7 @@ def test_store_failure_answers_202_and_retry_completes_the_purge(db, rds, make_u
     assert status.status == 200, status
     assert (status.json["status"], status.json["attempts"]) == ("pending", 1)
     assert "qdrant" in status.json["lastError"] and status.json["steps"] == {
-        "qdrant": False, "redis": True, "files": True}
+        "qdrant": False, "redis": True, "files": True, "rag": True}
     assert audit_rows(db, seeded.course_id) == []  # written when the purge completes
 
     vectors.use_client(qdrant)  # the store is back

@@ -193,3 +193,29 @@ def test_unconfigured_stores_are_skipped_not_guessed(db, rds, make_user, setting
     assert drain_queue(time_budget_s=30)["purged"] == 1
     steps = db.execute("SELECT steps FROM purge_queue").fetchone()[0]
     assert steps["qdrant"]["skipped"] and steps["files"]["skipped"] and not steps["redis"]["skipped"]
+
+
+def test_cache_rows_a_late_writer_adds_after_the_delete_are_purged_too(db, rds, make_user):
+    owner = make_user()
+    course = seed_course(db, rds, owner)
+    db.execute("DELETE FROM courses WHERE id = %s", (course.course_id,))
+    for _ in range(2):  # a generation job finishing after the delete
+        db.execute("INSERT INTO rag_context_cache (course_id) VALUES (%s)", (course.course_id,))
+
+    assert drain_queue(time_budget_s=30)["purged"] == 1
+
+    assert rag_rows(db, course.course_id) == 0
+    assert entry(db, course.course_id)["result"]["ragContextEntriesDeleted"] == 3 + 2
+
+
+def test_an_entry_whose_course_exists_again_is_dropped_and_its_data_kept(db, rds, make_user):
+    owner = make_user()
+    course = seed_course(db, rds, owner)
+    db.execute("DELETE FROM courses WHERE id = %s", (course.course_id,))
+    revived = seed_course(db, rds, owner, course_id=course.course_id)  # restored before the worker ran
+
+    report = drain_queue(time_budget_s=30)
+
+    assert (report["revived"], report["processed"], report["stillPending"]) == (1, 0, 0)
+    assert entry(db, course.course_id) is None
+    assert all(rds.exists(k) for k in revived.keys) and rag_rows(db, course.course_id) == 3

@@ -20,7 +20,7 @@ class PurgeResult(BaseModel):
 
 
 class FailedStep(BaseModel):
-    step: Literal["qdrant", "redis", "files"]
+    step: Literal["qdrant", "redis", "files", "rag"]
     error: str
 
 

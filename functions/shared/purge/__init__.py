@@ -10,7 +10,8 @@ from __future__ import annotations
 def drain_queue(*, time_budget_s: float, batch_size: int = 500) -> dict:
     """Purge due entries of the queue in batches until none is due or the time budget is spent.
 
-    Returns at least {"processed", "purged", "stillPending"} (also "failed", "released", "batches").
+    Returns at least {"processed", "purged", "stillPending"} (also "failed", "released", "revived",
+    "batches").
     A store that fails leaves its entries pending with a backoff; it never raises for that.
     """
     from .runtime import drain_queue as drain

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 # The stores the worker purges, each an idempotent step. rag_context_cache rows and the course's
-# own rows go in the deleting transaction (the trigger), so they are counted there, not here.
-STEPS = ("qdrant", "redis", "files")
+# own rows go in the deleting transaction (the trigger); the rag step removes what a late writer
+# (or a course deleted before the trigger existed) left there since.
+STEPS = ("qdrant", "redis", "files", "rag")
 
 # CourseCleanupResult of the seed (001), plus the database rows.
 RESULT_KEYS = ("qdrantVectorsDeleted", "redisKeysDeleted", "ragContextEntriesDeleted", "filesDeleted",
@@ -17,6 +18,7 @@ STEP_RESULT_KEYS = {  # step -> (result key of its count, result key of its byte
     "qdrant": ("qdrantVectorsDeleted", None),
     "redis": ("redisKeysDeleted", None),
     "files": ("filesDeleted", "bytesFreed"),
+    "rag": ("ragContextEntriesDeleted", None),
 }
 
 

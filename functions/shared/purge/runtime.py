@@ -10,7 +10,7 @@ from ..settings import Settings, get_settings
 from ..stores import files, vectors
 from ..stores.course_keys import RedisCourseKeys
 from ..stores.purge_queue import PostgresPurgeQueue
-from .steps import FileStep, KeyStep, VectorStep
+from .steps import FileStep, KeyStep, RagStep, VectorStep
 from .worker import Policy, PurgeWorker
 
 
@@ -24,8 +24,10 @@ def policy(settings: Settings) -> Policy:
 def worker() -> PurgeWorker:
     """A worker over the stores of the current settings (cheap: the clients are per container)."""
     settings = get_settings()
-    steps = [VectorStep(vectors.vector_store()), KeyStep(RedisCourseKeys()), FileStep(files.file_store())]
-    return PurgeWorker(PostgresPurgeQueue(), steps, policy(settings))
+    queue = PostgresPurgeQueue()
+    steps = [VectorStep(vectors.vector_store()), KeyStep(RedisCourseKeys()), FileStep(files.file_store()),
+             RagStep(queue)]
+    return PurgeWorker(queue, steps, policy(settings))
 
 
 def drain_queue(*, time_budget_s: float, batch_size: int = 500, force: bool = False) -> dict:

@@ -117,6 +117,27 @@ class FileStep:
         return {e.key: self._one(e, lambda: False, measure_only=True) for e in entries}
 
 
+class RagStep:
+    name = "rag"
+
+    def __init__(self, store):
+        self.store = store  # count_rag_rows(ids) / delete_rag_rows(ids): rag_context_cache in Postgres
+
+    def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
+        report = StepReport(self.name)
+        try:
+            deleted = self.store.delete_rag_rows([e.course_id for e in entries])
+        except Exception as exc:
+            report.failed = {e.key: describe(exc) for e in entries}
+            return report
+        report.done = {e.key: Counts(deleted.get(e.key, 0)) for e in entries}
+        return report
+
+    def measure(self, entries: list[Entry]) -> dict[str, Counts]:
+        counts = self.store.count_rag_rows([e.course_id for e in entries])
+        return {e.key: Counts(counts.get(e.key, 0)) for e in entries}
+
+
 def never() -> bool:
     return False
 

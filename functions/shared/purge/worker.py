@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 class Queue(Protocol):
     def release_stale(self) -> int: ...
 
+    def drop_revived(self) -> int: ...
+
     def claim(self, token: uuid.UUID, *, limit: int, lease_seconds: int, force: bool,
               course_ids: Optional[list[uuid.UUID]], exclude: Iterable[uuid.UUID]) -> list[Entry]: ...
 
@@ -63,13 +65,14 @@ class DrainReport:
     purged: int = 0
     failed: int = 0
     released: int = 0
+    revived: int = 0  # entries dropped because their course exists again
     batches: int = 0
     still_pending: int = 0
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"processed": self.processed, "purged": self.purged, "stillPending": self.still_pending,
-                "failed": self.failed, "released": self.released, "batches": self.batches}
+                "failed": self.failed, "released": self.released, "revived": self.revived, "batches": self.batches}
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class PurgeWorker:
         """
         expired = deadline_after(time_budget_s, self.clock)
         report = DrainReport(released=self.queue.release_stale())
+        report.revived = self.queue.drop_revived()
         seen: set[uuid.UUID] = set()
         while not expired():
             token = uuid.uuid4()

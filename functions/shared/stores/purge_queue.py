@@ -20,6 +20,7 @@ WITH due AS (
       AND (%(force)s OR next_attempt_at <= now())
       AND (%(ids)s::uuid[] IS NULL OR course_id = ANY(%(ids)s::uuid[]))
       AND NOT (course_id = ANY(%(exclude)s::uuid[]))
+      AND NOT EXISTS (SELECT 1 FROM courses c WHERE c.id = purge_queue.course_id)
     ORDER BY next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -113,6 +114,27 @@ class PostgresPurgeQueue:
         with db.connection() as conn:
             return conn.execute(_RELEASE).rowcount
 
+    def drop_revived(self) -> int:
+        """Forget pending entries whose course exists again (restored, or an orphan id that got a
+        row): purging them would remove a live course's data."""
+        with db.connection() as conn:
+            return conn.execute(
+                """DELETE FROM purge_queue q WHERE q.status = 'pending'
+                   AND EXISTS (SELECT 1 FROM courses c WHERE c.id = q.course_id)""").rowcount
+
+    def count_rag_rows(self, course_ids: list[uuid.UUID]) -> dict[str, int]:
+        rows = db.fetch_all("SELECT course_id, count(*) FROM rag_context_cache WHERE course_id = ANY(%s) "
+                            "GROUP BY course_id", (list(course_ids),))
+        return {str(r[0]): r[1] for r in rows}
+
+    def delete_rag_rows(self, course_ids: list[uuid.UUID]) -> dict[str, int]:
+        """Delete the cache rows of courses that are gone (never of a live one, whatever the caller says)."""
+        rows = db.fetch_all(
+            """WITH gone AS (DELETE FROM rag_context_cache r WHERE r.course_id = ANY(%s)
+                   AND NOT EXISTS (SELECT 1 FROM courses c WHERE c.id = r.course_id) RETURNING r.course_id)
+               SELECT course_id, count(*) FROM gone GROUP BY course_id""", (list(course_ids),))
+        return {str(r[0]): r[1] for r in rows}
+
     def claim(self, token: uuid.UUID, *, limit: int, lease_seconds: int, force: bool = False,
               course_ids: Optional[list[uuid.UUID]] = None, exclude: Iterable[uuid.UUID] = ()) -> list[Entry]:
         with db.connection() as conn:
@@ -176,10 +198,10 @@ class PostgresPurgeQueue:
                 return None
             materials = [r[0] for r in conn.execute(
                 "SELECT id FROM materials WHERE course_id = %s", (course_id,)).fetchall()]
-            rag = conn.execute("SELECT count(*) FROM rag_context_cache WHERE course_id = %s", (course_id,)).fetchone()[0]
             children = conn.execute(_CHILD_ROWS, {"id": course_id}).fetchone()[0]
-        return Entry(course_id=course_id, organization_id=row[0], material_ids=materials, result={
-            "ragContextEntriesDeleted": rag, "databaseRowsDeleted": 1 + len(materials) + children})
+        # Its cache rows are counted by the rag step's measure, like every other store.
+        return Entry(course_id=course_id, organization_id=row[0], material_ids=materials,
+                     result={"databaseRowsDeleted": 1 + len(materials) + children})
 
     def delete_course(self, course_id: uuid.UUID, *, reason: str, requested_by: Optional[uuid.UUID]) -> bool:
         """Delete the row; the trigger queues its purge in the same transaction. False if it was gone."""
