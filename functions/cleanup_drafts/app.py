@@ -27,18 +27,13 @@ _service: Optional[DraftCleanup] = None
 Admin = Annotated[Principal, Depends(current_admin)]
 
 
-def _drain_queue():
-    try:
-        from ..shared.purge import drain_queue
-    except ImportError:  # the purge worker is not deployed with this build: deletions stay queued
-        return None
-    return drain_queue
-
-
 def cleanup() -> DraftCleanup:
     global _service
     if _service is None:
-        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), _drain_queue(), get_settings())
+        # cheap to import: the purge's store clients load only when a drain runs
+        from ..shared.purge import drain_queue
+
+        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), drain_queue, get_settings())
     return _service
 
 

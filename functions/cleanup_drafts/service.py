@@ -84,9 +84,9 @@ class CleanupReport:
 
 class DraftCleanup:
     """`store`: PostgresDraftCleanup; `sessions`: RedisSessionStore (prune_indexes);
-    `drain`: the purge queue's drain_queue(time_budget_s=) -> dict, or None."""
+    `drain`: the purge queue's drain_queue(time_budget_s=, batch_size=) -> {"processed", "stillPending", ...}."""
 
-    def __init__(self, store, sessions, drain: Optional[Callable[..., dict]], settings: Settings,
+    def __init__(self, store, sessions, drain: Callable[..., dict], settings: Settings,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.store = store
         self.sessions = sessions
@@ -159,14 +159,15 @@ class DraftCleanup:
 
     def _drain(self, report: CleanupReport, deadline: float) -> None:
         left = deadline - self.clock()
-        if self.drain is not None and left >= MIN_DRAIN_SECONDS:
+        if left >= MIN_DRAIN_SECONDS:
             try:
-                result = self.drain(time_budget_s=left)
+                result = self.drain(time_budget_s=left, batch_size=self.settings.purge_batch_size)
                 report.purges_processed = int(result.get("processed", 0))
                 report.purges_pending = int(result.get("stillPending", 0))
                 return
-            except StoreUnavailable as exc:
-                report.problems.append(f"purge: {exc}")
+            except Exception as exc:  # the drafts are deleted and queued: report that, the next run purges
+                log.exception("purge drain failed after the cleanup")
+                report.problems.append(f"purge: {type(exc).__name__}: {exc}"[:300])
         report.purges_pending = self.store.purge_queue_depth()
 
     def _ms(self, start: float) -> int:
