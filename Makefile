@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-long migrate openapi template-check venv system-deps clean
+.PHONY: dev test test-long bench migrate openapi template-check venv system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: venv system-deps
 ## in count and time, loopback only; their figures go to test-output/reliability-figures.json.
 test-long: venv system-deps
 	$(BIN)/python -m pytest -q tests/long $(PYTEST_ARGS)
+
+## make bench: the benchmark suite (bench/) against throwaway servers; writes docs/BENCHMARKS.md (not part
+## of make test; about 10 minutes). BENCH_ARGS passes options, e.g. BENCH_ARGS="--rows sessions,coldstart".
+bench: venv system-deps
+	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).
 dev: venv system-deps
