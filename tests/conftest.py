@@ -102,7 +102,8 @@ def clean_stores(pg_server, redis_server):
     with psycopg.connect(pg_server.url, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}
-        extra = [t for t in ("purge_queue", "cleanup_runs") if t in existing]
+        extra = [t for t in ("purge_queue", "cleanup_runs", "orphan_candidates", "orphan_sweeps", "orphan_findings")
+                 if t in existing]
         conn.execute(f"TRUNCATE {', '.join(list(TABLES) + extra)} CASCADE")
     redis.Redis.from_url(redis_server.url).flushall()
     yield

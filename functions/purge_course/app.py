@@ -13,7 +13,8 @@ from ..shared.http import Service, current_admin, current_principal, json_respon
 from ..shared.purge import runtime
 from ..shared.settings import get_settings
 from ..shared.stores.purge_queue import PostgresPurgeQueue
-from .models import PurgePending, Purged, PurgeStatus, RetryReport, RetryRequest
+from .models import (OrphanRequest, OrphanScan, OrphansQueued, PurgePending, Purged, PurgeStatus, RetryReport,
+                     RetryRequest)
 from .service import Answer, CoursePurges
 
 app = make_app("purge_course")
@@ -26,7 +27,7 @@ Admin = Annotated[Principal, Depends(current_admin)]
 def purges() -> CoursePurges:
     global _service
     if _service is None:
-        _service = CoursePurges(PostgresPurgeQueue(), runtime.worker, get_settings())
+        _service = CoursePurges(PostgresPurgeQueue(), runtime.worker, get_settings(), make_sweep=runtime.orphan_sweep)
     return _service
 
 
@@ -58,6 +59,27 @@ def purge_status(course_id: uuid.UUID, caller: Caller):
 def retry_purges(admin: Admin, body: Annotated[Optional[RetryRequest], Body()] = None):
     answer = purges().retry(body.courseIds if body and body.courseIds else None)
     note(event="purges_retried", **answer.body)
+    return _reply(answer)
+
+
+@app.post("/orphans/scan", summary="Find data of courses that no longer exist, one bounded slice (admin, report only)",
+          responses=ok(200, OrphanScan))
+def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
+    body = body or OrphanRequest()
+    answer = purges().scan_orphans(body.stores, body.cursor)
+    found = answer.body["orphans"]
+    note(event="orphans_scanned", complete=answer.body["complete"], deferred=answer.body["deferred"],
+         **{f"{store}Orphans": len(report["courseIds"]) for store, report in found.items()})
+    return _reply(answer)
+
+
+@app.post("/orphans/purge", summary="Queue the orphans of one bounded slice for the purge worker (admin)",
+          responses=ok(200, OrphansQueued))
+def purge_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
+    body = body or OrphanRequest()
+    answer = purges().purge_orphans(body.stores, body.cursor)
+    note(event="orphans_queued", queued=answer.body["queued"], complete=answer.body["complete"],
+         deferred=answer.body["deferred"])
     return _reply(answer)
 
 

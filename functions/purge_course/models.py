@@ -67,3 +67,34 @@ class RetryReport(BaseModel):
     purged: int
     stillPending: int
     failed: int
+
+
+OrphanStore = Literal["qdrant", "redis", "files", "rag"]
+
+
+class OrphanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stores: Optional[list[OrphanStore]] = Field(
+        None, min_length=1, max_length=4, description="the stores to sweep (default: all)")
+    cursor: Optional[str] = Field(None, max_length=4096,
+                                  description="the cursor of the previous answer, to go on where it stopped")
+
+
+class OrphanStoreReport(BaseModel):
+    courseIds: list[str]
+    count: int = Field(description="points, keys, files or rows of these course ids found in this slice")
+    bytes: Optional[int] = Field(None, description="files only")
+
+
+class OrphanScan(BaseModel):
+    orphans: dict[str, OrphanStoreReport]
+    complete: bool = Field(description="false: the time budget ended this slice; send `cursor` back to go on")
+    cursor: Optional[str] = None
+    deferred: int = Field(description="ids without a course that are still inside the grace period")
+
+
+class OrphansQueued(BaseModel):
+    queued: int = Field(description="orphan course ids put in the purge queue (the purge worker removes them)")
+    complete: bool
+    cursor: Optional[str] = None
+    deferred: int

@@ -16,6 +16,8 @@ from typing import Any, Callable, Optional
 from ..shared.auth import Principal
 from ..shared.errors import Forbidden, NotFound
 from ..shared.purge.model import STEPS, Entry, full_result
+from ..shared.purge.orphans import STORES, OrphanSweep
+from ..shared.purge.steps import deadline_after
 from ..shared.purge.worker import PurgeWorker
 from ..shared.settings import Settings
 
@@ -32,9 +34,11 @@ def _iso(value: Optional[datetime]) -> Optional[str]:
 
 class CoursePurges:
     def __init__(self, repo, make_worker: Callable[[], PurgeWorker], settings: Settings,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter,
+                 make_sweep: Optional[Callable[[], OrphanSweep]] = None):
         self.repo = repo
         self.make_worker = make_worker
+        self.make_sweep = make_sweep
         self.settings = settings
         self.clock = clock
 
@@ -114,3 +118,24 @@ class CoursePurges:
                                           course_ids=course_ids)
         body = report.as_dict()
         return Answer(200, {k: body[k] for k in ("processed", "purged", "stillPending", "failed")})
+
+    # --- the orphan sweep (admin only) ---
+
+    def _sweep(self, stores: Optional[list[str]], cursor: Optional[str]):
+        return self.make_sweep().scan(stores=stores or STORES, cursor=cursor,
+                                      expired=deadline_after(self.settings.orphan_time_budget_seconds))
+
+    def scan_orphans(self, stores: Optional[list[str]], cursor: Optional[str]) -> Answer:
+        """Report only: per store, the orphan course ids of this slice, their items and bytes."""
+        return Answer(200, self._sweep(stores, cursor).report())
+
+    def purge_orphans(self, stores: Optional[list[str]], cursor: Optional[str]) -> Answer:
+        """Queue this slice's orphans: the purge worker removes them and reports the same counts."""
+        found = self._sweep(stores, cursor)
+        orgs = found.organizations
+        queued = self.repo.enqueue_orphans(
+            {uuid.UUID(cid): (uuid.UUID(orgs[cid]) if cid in orgs else None) for cid in sorted(found.course_ids())})
+        body = {"queued": queued, "complete": found.complete, "deferred": found.deferred}
+        if not found.complete:
+            body["cursor"] = found.cursor
+        return Answer(200, body)

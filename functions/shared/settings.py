@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     purge_time_budget_seconds: float = Field(20, gt=0, le=900)  # POST /purges/retry
     purge_redis_scan_count: int = Field(1000, ge=10, le=100_000)
     purge_keep_days: int = Field(30, ge=1, le=3650)  # purged entries are kept this long, then pruned
+    # The orphan sweep: an absent course id is an orphan only after this long (a course being
+    # created while a sweep runs is never one); items per page of each store; time per call.
+    orphan_grace_seconds: float = Field(3600, ge=0, le=30 * 86400)
+    orphan_page_size: int = Field(1000, ge=1, le=10_000)
+    orphan_time_budget_seconds: float = Field(20, gt=0, le=900)
 
     @field_validator("redis_url")
     @classmethod

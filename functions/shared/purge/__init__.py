@@ -19,4 +19,23 @@ def drain_queue(*, time_budget_s: float, batch_size: int = 500) -> dict:
     return drain(time_budget_s=time_budget_s, batch_size=batch_size)
 
 
-__all__ = ["drain_queue"]
+def sweep_orphans_slice(*, time_budget_s: float) -> dict:
+    """One bounded slice of the hourly orphan sweep (it resumes where the last one stopped).
+
+    Returns {"complete", "orphanCourses" (found in this slice), "deferred", "pages"}; the findings
+    of a complete pass are what orphan_health() reports. It only reports: POST /orphans/purge queues.
+    """
+    from .runtime import sweep_orphans_slice as sweep
+
+    return sweep(time_budget_s=time_budget_s)
+
+
+def orphan_health() -> dict:
+    """The last complete sweep: {"lastCompletedAt", "orphanCourses", "stores": {store: {"courses",
+    "items", "bytes"}}, "inProgress"}; orphanCourses is None before the first complete pass."""
+    from .runtime import orphan_health as health
+
+    return health()
+
+
+__all__ = ["drain_queue", "orphan_health", "sweep_orphans_slice"]

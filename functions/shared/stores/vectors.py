@@ -108,18 +108,22 @@ class QdrantVectors:
                     raise RuntimeError(f"{left} point(s) of the purged courses are still in Qdrant")
         return counts
 
-    def course_ids(self, *, offset=None, limit: int = 1000) -> tuple[dict[str, int], Optional[object]]:
-        """One page of the collection: points per payload `course_id`, and the offset of the next page."""
+    def course_ids(self, *, offset=None, limit: int = 1000) -> tuple[dict[str, tuple[int, Optional[str]]], object]:
+        """One page of the collection (in point id order): {course_id: (points, organization_id)} and
+        the offset of the next page (None after the last)."""
         if not self._available():
             return {}, None
         with qdrant_errors():
             points, next_offset = self.client.scroll(
-                self.collection, limit=limit, offset=offset, with_payload=["course_id"], with_vectors=False)
-        found: dict[str, int] = {}
+                self.collection, limit=limit, offset=offset, with_payload=["course_id", "organization_id"],
+                with_vectors=False)
+        found: dict[str, tuple[int, Optional[str]]] = {}
         for point in points:
-            cid = (point.payload or {}).get("course_id")
+            payload = point.payload or {}
+            cid, org = payload.get("course_id"), payload.get("organization_id")
             if isinstance(cid, str):
-                found[cid] = found.get(cid, 0) + 1
+                count, known = found.get(cid, (0, None))
+                found[cid] = (count + 1, known or (org if isinstance(org, str) else None))
         return found, next_offset
 
     def close(self) -> None:
