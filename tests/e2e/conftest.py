@@ -41,7 +41,7 @@ def _browser_unavailable(reason: str):
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     try:
         from playwright.sync_api import sync_playwright
@@ -77,7 +77,7 @@ class DevServer:
         return f"{self.api}/draft_session"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after the browser tests: the rest of the suite runs without it
 def dev_server(pg_server, redis_server):
     """`python -m devtools.devserver` (what `make dev` runs), on the test stores and free ports."""
     OUTPUT.mkdir(parents=True, exist_ok=True)

@@ -160,11 +160,15 @@ def test_two_tabs_hold_two_sessions_and_no_rows(context, dev_server, api, db):
 
 
 def test_closing_the_tab_before_the_autosave_keeps_the_last_keystrokes(context, dev_server, api, db):
-    page = open_form(context, dev_server.page)
+    page = context.new_page()
+    page.clock.install()  # the page's timers under the test's control...
+    page.goto(dev_server.page)
+    wait_state(page, "saved")
     sid = session_id(page)
+    page.clock.pause_at(int(time.time() * 1000) + 1000)  # ...and stopped: the 3 s autosave cannot run
     page.fill('[name="topic"]', "Последние нажатия")
-    assert page.get_attribute(STATE, "data-state") == "pending"  # the 3 s autosave has not run
-    page.close(run_before_unload=True)  # the user closes the tab at once
+    assert page.get_attribute(STATE, "data-state") == "pending"
+    page.close(run_before_unload=True)  # the user closes the tab before the autosave
 
     saved = eventually(lambda: api.session(sid)["formData"].get("topic"))
     assert saved == "Последние нажатия"  # sent by the keepalive request on pagehide
