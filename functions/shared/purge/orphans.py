@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ..errors import BadRequest
+from ..errors import BadRequest, StoreUnavailable
 
 STORES = ("rag", "redis", "files", "qdrant")  # sweep order: cheapest first
 Deadline = Callable[[], bool]
@@ -189,7 +189,12 @@ class OrphanSweep:
                 if result.pages and expired():
                     stopped = True
                     break
-                found, page_orgs, page_prefixes, positions[store] = pages[store](positions.get(store))
+                try:
+                    found, page_orgs, page_prefixes, positions[store] = pages[store](positions.get(store))
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:  # any store error is that store's 503, never a 500
+                    raise StoreUnavailable(store, exc) from None
                 result.pages += 1
                 for cid, f in found.items():
                     if canonical(cid):
@@ -218,7 +223,12 @@ class OrphanSweep:
         for cid in result.orphans.get("files", {}):
             total = Found()
             for prefix in prefixes.get(cid, []):
-                usage = self.files.measure(prefix)
+                try:
+                    usage = self.files.measure(prefix)
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    raise StoreUnavailable("files", exc) from None
                 total.items += usage.files
                 total.bytes += usage.bytes
             result.orphans["files"][cid] = total

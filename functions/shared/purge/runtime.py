@@ -28,7 +28,7 @@ def worker() -> PurgeWorker:
     """A worker over the stores of the current settings (cheap: the clients are per container)."""
     settings = get_settings()
     queue = PostgresPurgeQueue()
-    steps = [VectorStep(vectors.vector_store()), KeyStep(RedisCourseKeys()), FileStep(files.file_store()),
+    steps = [VectorStep(vectors.lazy_store()), KeyStep(RedisCourseKeys()), FileStep(files.file_store()),
              RagStep(queue)]
     return PurgeWorker(queue, steps, policy(settings))
 
@@ -40,7 +40,7 @@ def drain_queue(*, time_budget_s: float, batch_size: int = 500, force: bool = Fa
 
 def orphan_sweep() -> OrphanSweep:
     settings = get_settings()
-    return OrphanSweep(PostgresOrphanLedger(), vectors=vectors.vector_store(), keys=RedisCourseKeys(),
+    return OrphanSweep(PostgresOrphanLedger(), vectors=vectors.lazy_store(), keys=RedisCourseKeys(),
                        files=files.file_store(), grace_seconds=settings.orphan_grace_seconds,
                        page_size=settings.orphan_page_size)
 

@@ -75,14 +75,15 @@ class RedisCourseKeys:
         return self._client or bytes_client()
 
     def _scan(self, wanted: set[str]) -> dict[str, list[str]]:
-        """One traversal of the keyspace: the pattern keys of the wanted course ids."""
-        found: dict[str, list[str]] = defaultdict(list)
+        """One traversal of the keyspace: the pattern keys of the wanted course ids (each once,
+        though SCAN may return a key twice while Redis resizes its table)."""
+        found: dict[str, set[str]] = defaultdict(set)
         for raw in self.redis.scan_iter(match=SCAN_MATCH, count=self.scan_count):
             key = _text(raw)
             cid = course_of_key(key)
             if cid in wanted:
-                found[cid].append(key)
-        return found
+                found[cid].add(key)
+        return {cid: sorted(keys) for cid, keys in found.items()}
 
     def count(self, courses: dict[str, list[str]]) -> dict[str, int]:
         """Keys per course id ({courseId: [materialIds]}), changing nothing."""

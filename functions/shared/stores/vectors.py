@@ -193,8 +193,41 @@ def vector_store() -> Optional[QdrantVectors]:
                 if _injected is not None:
                     _store = QdrantVectors(_injected, settings.qdrant_collection, hosted=False)
                 else:
-                    _store = connect(settings)
+                    try:
+                        _store = connect(settings)
+                    except Exception as exc:  # e.g. a local-mode directory another process holds
+                        raise StoreUnavailable("qdrant", exc) from None
     return _store
+
+
+def configured() -> bool:
+    settings = get_settings()
+    return _injected is not None or bool(settings.qdrant_url or settings.qdrant_path)
+
+
+class LazyVectors:
+    """The container's store, reached on first use: a Qdrant that cannot even be opened is then a
+    failed purge step (retried later), not a failed request."""
+
+    def _store(self) -> QdrantVectors:
+        store = vector_store()
+        if store is None:
+            raise StoreUnavailable("qdrant", RuntimeError("QDRANT_URL / QDRANT_PATH are not set"))
+        return store
+
+    def count_by_course(self, course_ids: list[str]) -> dict[str, int]:
+        return self._store().count_by_course(course_ids)
+
+    def delete_courses(self, course_ids: list[str]) -> dict[str, int]:
+        return self._store().delete_courses(course_ids)
+
+    def course_ids(self, *, offset=None, limit: int = 1000):
+        return self._store().course_ids(offset=offset, limit=limit)
+
+
+def lazy_store() -> Optional[LazyVectors]:
+    """A LazyVectors when Qdrant is configured, else None (the purge skips the step)."""
+    return LazyVectors() if configured() else None
 
 
 def use_client(client) -> None:
