@@ -128,7 +128,9 @@ class S3Files:
 
                     self._client = boto3.client("s3", endpoint_url=self._endpoint_url, config=Config(
                         connect_timeout=self._timeout, read_timeout=max(self._timeout, 10),
-                        retries={"max_attempts": 2, "mode": "standard"},
+                        # total_max_attempts counts the first try; botocore's max_attempts does not
+                        # (2 meant 3 tries: a hung S3 held a purge for 3 read timeouts).
+                        retries={"total_max_attempts": 2, "mode": "standard"},
                         max_pool_connections=16,
                     ))
         return self._client
