@@ -39,7 +39,8 @@ ORDER BY b.ord;
 
 -- name: q3_job_health
 -- Query 3, cleanup job health (every 5 minutes): the last run of any source (pg_cron, the
--- scheduled function, an admin), the last success, the next hourly run and the gap.
+-- scheduled function, an admin), the last success, pg_cron's next run (the EventBridge schedule,
+-- rate(1 hour), fires at a minute of its own) and the gap.
 -- Warning: hours_since_last_run > 1.5 (the guide's query 3; the health endpoint warns from 1);
 -- critical > 2. NULL: no successful run recorded yet.
 WITH last_run AS (
@@ -54,7 +55,7 @@ SELECT r.source                                   AS last_source,
        r.start_time                               AS last_run,
        r.deleted                                  AS last_deleted,
        s.at                                       AS last_success,
-       date_trunc('hour', now()) + interval '1 hour' AS next_run,  -- both schedules: minute 0
+       date_trunc('hour', now()) + interval '1 hour' AS next_run,  -- pg_cron's '0 * * * *'
        round((extract(epoch FROM now() - s.at) / 3600)::numeric, 2) AS hours_since_last_run
 FROM last_success s
 LEFT JOIN last_run r ON true;
