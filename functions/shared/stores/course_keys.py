@@ -12,6 +12,7 @@ Keys are read as bytes (decoded leniently), so one odd binary key elsewhere cann
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import defaultdict
 from typing import Iterable, Optional
@@ -32,6 +33,7 @@ EXACT = ("course:", "materials:")
 # out during the one SCAN, and course_of_key() decides exactly.
 SCAN_MATCH = "[ibr][dua][elg]*"
 UNLINK_CHUNK = 500
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # no glob characters
 
 
 def course_of_key(key: str) -> Optional[str]:
@@ -78,7 +80,12 @@ class RedisCourseKeys:
         """One traversal of the keyspace: the pattern keys of the wanted course ids (each once,
         though SCAN may return a key twice while Redis resizes its table)."""
         found: dict[str, set[str]] = defaultdict(set)
-        for raw in self.redis.scan_iter(match=SCAN_MATCH, count=self.scan_count):
+        # One course (a purge or dry run by the API): the server filters by its id, so only its own
+        # keys come back instead of every pattern key of every course (make bench: in a 1M-key
+        # keyspace that cost ~1.8 s of the function's CPU). A batch: the shared glob.
+        only = next(iter(wanted)) if len(wanted) == 1 else None
+        match = f"*{only}*" if only and _UUID.fullmatch(only) else SCAN_MATCH
+        for raw in self.redis.scan_iter(match=match, count=self.scan_count):
             key = _text(raw)
             cid = course_of_key(key)
             if cid in wanted:
