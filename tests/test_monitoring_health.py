@@ -125,7 +125,7 @@ def test_overall_status_is_the_worst_indicator(db):
     seed_gap(db, 5)
     health = get_health()
     assert set(health["indicators"]) == {"unusedDrafts", "pollutionPercent", "cleanupJobGapHours", "pendingCleanup",
-                                         "activeDraftSessions", "purgeQueueDepth"}
+                                         "activeDraftSessions", "purgeQueueDepth", "orphanCourses"}
     assert health["status"] == "healthy"
     assert health["checkedAt"].endswith("Z")
     seed_pending(db, 5)  # also 5 unused drafts and 100 % pollution

@@ -283,3 +283,35 @@ def test_a_store_that_is_down_makes_the_scan_a_503(settings_env):
     reply = scan({"stores": ["qdrant"]})
     assert (reply.status, reply.json["error"]["code"]) == (503, "unavailable")
     assert int(reply.headers["retry-after"]) >= 1
+
+
+def test_the_hourly_cleanup_runs_the_sweep_and_health_reports_what_it_found(db, rds, world, settings_env):
+    """Issue 8 wired into the hourly job: each scheduled run sweeps one bounded slice; /health shows
+    the orphans of the last complete pass (unknown, and so healthy, before the first)."""
+    from functions.cleanup_drafts.app import handler as cleanup_handler
+
+    settings_env(ORPHAN_GRACE_SECONDS="0", ORPHAN_PAGE_SIZE="3")
+    health = call(cleanup_handler, "GET", "/health", token=ADMIN_TOKEN).json["indicators"]["orphanCourses"]
+    assert health == {"value": None, "status": "healthy"}
+    for _ in range(200):  # a bounded slice per run, until a pass completes
+        cleanup_handler({"source": "aws.scheduler", "action": "cleanup"}, None)
+        if orphan_health()["orphanCourses"] is not None:
+            break
+    indicator = call(cleanup_handler, "GET", "/health", token=ADMIN_TOKEN).json["indicators"]["orphanCourses"]
+    assert indicator == {"value": len(world["orphans"]), "status": "warning"}
+    # the sweep only reports: every orphan is still there until an admin queues them
+    full = world["orphans"][0]
+    assert db.execute("SELECT count(*) FROM rag_context_cache WHERE course_id = %s",
+                      (full.course_id,)).fetchone()[0] == ROWS
+    assert rds.exists(*full.keys()) == KEYS
+
+
+@pytest.mark.parametrize("found, status", [(None, "healthy"), (0, "healthy"), (1, "warning"), (1000, "warning"),
+                                           (1001, "critical")])
+def test_the_orphan_indicator_at_its_boundaries(monkeypatch, found, status):
+    from functions.cleanup_drafts.app import cleanup
+    from functions.cleanup_drafts.app import handler as cleanup_handler
+
+    monkeypatch.setattr(cleanup(), "orphans", lambda: {"orphanCourses": found})
+    indicator = call(cleanup_handler, "GET", "/health", token=ADMIN_TOKEN).json["indicators"]["orphanCourses"]
+    assert indicator == {"value": found, "status": status}

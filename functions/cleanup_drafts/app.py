@@ -31,9 +31,10 @@ def cleanup() -> DraftCleanup:
     global _service
     if _service is None:
         # cheap to import: the purge's store clients load only when a drain runs
-        from ..shared.purge import drain_queue
+        from ..shared.purge import drain_queue, orphan_health, sweep_orphans_slice
 
-        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), drain_queue, get_settings())
+        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), drain_queue, get_settings(),
+                                sweep=sweep_orphans_slice, orphans=orphan_health)
     return _service
 
 

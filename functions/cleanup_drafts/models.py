@@ -37,4 +37,4 @@ class Health(BaseModel):
     checkedAt: str
     indicators: dict[str, Indicator] = Field(description=(
         "unusedDrafts, pollutionPercent, cleanupJobGapHours, pendingCleanup, activeDraftSessions, "
-        "purgeQueueDepth (docs/MONITORING.md gives each threshold)."))
+        "purgeQueueDepth, orphanCourses (docs/MONITORING.md gives each threshold)."))

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 # share of the budget and the drain gets the rest.
 DELETE_SHARE = 0.6
 MIN_DRAIN_SECONDS = 0.5
+# The hourly run keeps this share of its budget for one slice of the orphan sweep (issue 8), so a
+# long purge queue cannot starve it; the sweep resumes where the last slice stopped.
+SWEEP_SHARE = 0.15
+ORPHANS_WARN_FROM = 1  # any orphan is garbage an admin should queue (POST /orphans/purge)
+ORPHANS_CRITICAL_ABOVE = 1000
 HIGH_DELETIONS = 100  # the source spec's alert: more than this in one run deserves a look
 RUN_LOG_KEEP_DAYS = 30
 
@@ -65,6 +70,7 @@ class CleanupReport:
     source: str = "http"
     run_id: Optional[int] = None
     sessions: dict[str, int] = field(default_factory=dict)
+    orphan_slice: Optional[dict[str, Any]] = None
     problems: list[str] = field(default_factory=list)
 
     def as_response(self) -> dict[str, Any]:
@@ -79,18 +85,23 @@ class CleanupReport:
                 "purgesPending": self.purges_pending, "dryRun": self.dry_run, "source": self.source,
                 "runId": self.run_id, "cleanupStatus": "succeeded",
                 "expiredSessionEntries": self.sessions.get("expiredEntriesRemoved"),
+                "orphanSweep": self.orphan_slice,
                 "problems": self.problems or None}
 
 
 class DraftCleanup:
     """`store`: PostgresDraftCleanup; `sessions`: RedisSessionStore (prune_indexes);
-    `drain`: the purge queue's drain_queue(time_budget_s=, batch_size=) -> {"processed", "stillPending", ...}."""
+    `drain`: the purge queue's drain_queue(time_budget_s=, batch_size=) -> {"processed", "stillPending", ...};
+    `sweep` / `orphans`: one slice of the orphan sweep and what the last complete sweep found."""
 
     def __init__(self, store, sessions, drain: Callable[..., dict], settings: Settings,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 sweep: Optional[Callable[..., dict]] = None, orphans: Optional[Callable[[], dict]] = None):
         self.store = store
         self.sessions = sessions
         self.drain = drain
+        self.sweep = sweep
+        self.orphans = orphans
         self.settings = settings
         self.clock = clock
         self.wall = wall
@@ -115,7 +126,10 @@ class DraftCleanup:
 
         report = self._delete(source, cutoff, start + budget * DELETE_SHARE)
         self._prune_sessions(report)
-        self._drain(report, start + budget)
+        hourly = source == "scheduler" and self.sweep is not None
+        self._drain(report, start + budget * ((1 - SWEEP_SHARE) if hourly else 1))
+        if hourly:
+            self._sweep_slice(report, start + budget)
         try:
             self.store.prune_runs(RUN_LOG_KEEP_DAYS)
         except StoreUnavailable as exc:
@@ -170,6 +184,16 @@ class DraftCleanup:
                 report.problems.append(f"purge: {type(exc).__name__}: {exc}"[:300])
         report.purges_pending = self.store.purge_queue_depth()
 
+    def _sweep_slice(self, report: CleanupReport, deadline: float) -> None:
+        left = deadline - self.clock()
+        if left < MIN_DRAIN_SECONDS:
+            return
+        try:
+            report.orphan_slice = self.sweep(time_budget_s=left)
+        except Exception as exc:  # the sweep only reports; it must never fail the cleanup
+            log.exception("orphan sweep slice failed")
+            report.problems.append(f"orphans: {type(exc).__name__}: {exc}"[:300])
+
     def _ms(self, start: float) -> int:
         return int(round((self.clock() - start) * 1000))
 
@@ -188,6 +212,11 @@ class DraftCleanup:
             active = None
         indicators["activeDraftSessions"] = {
             "value": active, "status": classify(active, SESSIONS_WARN_FROM, SESSIONS_CRITICAL_ABOVE)}
+        if self.orphans is not None:
+            found = self.orphans().get("orphanCourses")  # None until a first complete sweep: unknown, not bad
+            indicators["orphanCourses"] = {
+                "value": found,
+                "status": "healthy" if found is None else classify(found, ORPHANS_WARN_FROM, ORPHANS_CRITICAL_ABOVE)}
         worst = max((i["status"] for i in indicators.values()), key=lambda s: STATUS_ORDER.get(s, 2))
         checked = datetime.fromtimestamp(self.wall(), tz=timezone.utc)
         return {"status": worst, "checkedAt": iso(checked), "indicators": indicators}
