@@ -16,19 +16,21 @@ from redis.retry import Retry
 from .errors import StoreUnavailable
 from .settings import get_settings
 
-_client: Optional[redis.Redis] = None
+_clients: dict[bool, redis.Redis] = {}
 _lock = threading.Lock()
 
 
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
+def client(*, decode_responses: bool = True) -> redis.Redis:
+    """The container's client; `decode_responses=False` for key names that need not be UTF-8."""
+    found = _clients.get(decode_responses)
+    if found is None:
         with _lock:
-            if _client is None:
+            found = _clients.get(decode_responses)
+            if found is None:
                 settings = get_settings()
                 if not settings.redis_url:
                     raise StoreUnavailable("redis", RuntimeError("REDIS_URL is not set"))
-                _client = redis.Redis.from_url(
+                found = _clients[decode_responses] = redis.Redis.from_url(
                     settings.redis_url,
                     socket_timeout=settings.store_timeout_seconds,
                     socket_connect_timeout=settings.store_timeout_seconds,
@@ -38,17 +40,16 @@ def client() -> redis.Redis:
                     # not retried: redis-py retries at the connect and at the command level, so a
                     # hung server would cost 4 timeouts instead of 1.
                     retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,)),
-                    decode_responses=True,
+                    decode_responses=decode_responses,
                 )
-    return _client
+    return found
 
 
 def reset_client() -> None:
-    global _client
     with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        for found in _clients.values():
+            found.close()
+        _clients.clear()
 
 
 @contextmanager

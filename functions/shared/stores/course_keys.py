@@ -13,16 +13,13 @@ Keys are read as bytes (decoded leniently), so one odd binary key elsewhere cann
 from __future__ import annotations
 
 import re
-import threading
 from collections import defaultdict
 from typing import Iterable, Optional
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
-from ..cache import redis_errors
-from ..errors import StoreUnavailable
+from ..cache import client, redis_errors
+from ..cache import reset_client as reset_cache_clients
 from ..settings import get_settings
 
 UUID_LEN = 36
@@ -140,33 +137,10 @@ class RedisCourseKeys:
         return int(cursor), dict(seen)
 
 
-_client: Optional[redis.Redis] = None
-_lock = threading.Lock()
-
-
 def bytes_client() -> redis.Redis:
-    """A client like functions.shared.cache's, but answering bytes (key names are not always text)."""
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                settings = get_settings()
-                if not settings.redis_url:
-                    raise StoreUnavailable("redis", RuntimeError("REDIS_URL is not set"))
-                _client = redis.Redis.from_url(
-                    settings.redis_url,
-                    socket_timeout=settings.store_timeout_seconds,
-                    socket_connect_timeout=settings.store_timeout_seconds,
-                    health_check_interval=30,
-                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-                    decode_responses=False,
-                )
-    return _client
+    """The container's Redis client answering bytes (key names are not always text)."""
+    return client(decode_responses=False)
 
 
 def reset_client() -> None:
-    global _client
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+    reset_cache_clients()
