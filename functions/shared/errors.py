@@ -65,6 +65,18 @@ class RateLimited(ApiError):
             self.code = code
 
 
+class Unavailable(ApiError):
+    """The answer to a StoreUnavailable: 503 with Retry-After."""
+
+    status, code = 503, "unavailable"
+
+
+class InternalError(ApiError):
+    """A bug: the caller gets this, the log gets the stack trace."""
+
+    status, code = 500, "internal_error"
+
+
 class StoreUnavailable(Exception):
     """A backing store timed out or refused the connection. Nothing was changed by the failed call."""
 

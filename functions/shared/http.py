@@ -28,11 +28,13 @@ from .errors import (
     ApiError,
     BadRequest,
     Forbidden,
+    InternalError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     StoreUnavailable,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 from .settings import get_settings
@@ -217,9 +219,8 @@ def make_app(title: str) -> LambdaFunctionUrlResolver:
 
 def _unavailable(store: str) -> Response:
     retry = get_settings().retry_after_seconds
-    err = ApiError(f"The {store} store is unavailable; nothing was changed. Retry shortly.",
-                   headers={"Retry-After": str(retry)})
-    err.status, err.code = 503, "unavailable"
+    err = Unavailable(f"The {store} store is unavailable; nothing was changed. Retry shortly.",
+                      headers={"Retry-After": str(retry)})
     return error_response(err)
 
 
@@ -315,8 +316,7 @@ class Service:
         except Exception as exc:  # never a stack trace to the caller; the log has it
             self.logger.exception("unhandled_error", extra={"error": type(exc).__name__})
             note(outcome="internal_error")
-            err = ApiError("Something went wrong on our side; it has been logged.")
-            err.status, err.code = 500, "internal_error"
+            err = InternalError("Something went wrong on our side; it has been logged.")
             return _as_lambda(error_response(err))
 
 
