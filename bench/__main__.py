@@ -24,7 +24,7 @@ from .common import ROOT, Row, Stores, apply_env, git_commit, handler_env, log, 
 SIZES = {
     "full": {"calls": 2000, "other_sessions": 1_000_000, "expired_drafts": 200_000, "live_rows": 1_000_000,
              "vectors": 10_000, "files": 2_000, "course_keys": 5_000, "other_keys": 1_000_000,
-             "drain_plain": 10_000, "drain_with_data": 1_000, "coldstart_runs": 5, "saves_each": 200,
+             "drain_plain": 10_000, "drain_with_data": 1_000, "coldstart_runs": 5, "saves_each": 100,
              "cleanup_rounds": 2},
     "smoke": {"calls": 30, "other_sessions": 2_000, "expired_drafts": 2_000, "live_rows": 5_000,
               "vectors": 50, "files": 20, "course_keys": 50, "other_keys": 2_000,
@@ -114,7 +114,8 @@ def _run_row(name: str, stores: Stores, sizes: dict, meta: dict) -> list[Row]:
     if name == "drain":
         from . import drain
 
-        return drain.run(stores, plain=sizes["drain_plain"], with_data=sizes["drain_with_data"])
+        return drain.run(stores, plain=sizes["drain_plain"], with_data=sizes["drain_with_data"],
+                         other_keys=sizes["other_keys"])
     if name == "coldstart":
         return coldstart.run_all(stores, runs=sizes["coldstart_runs"])
     raise ValueError(name)

@@ -14,7 +14,8 @@ Written by `make bench` (bench/, issue 6); do not edit by hand. Every figure bel
 run described under "The run". Each row sets the project's operation beside a raw store operation
 (or the source spec's design) timed in the same run, interleaved call by call where calls are
 short, so that the ratio holds on a shared, noisy machine even when the milliseconds move.
-Latencies are milliseconds; p50 and p99 are over the calls counted in "size".
+Latencies are milliseconds, "p50 / p99" over the calls counted in "size"; rows measured once (a
+whole cleanup, a purge, a drain, a cold start) show one figure with its unit.
 """
 
 
@@ -26,6 +27,15 @@ def _fmt(value, unit: str = "ms") -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
+def _pair(p50, p99, unit: str) -> str:
+    """'p50 / p99' for latencies; a single figure (with its unit) for rates, totals and ratios."""
+    if p50 is None and p99 is None:
+        return "-"
+    if p99 is None:
+        return f"{_fmt(p50, unit)} {unit}"
+    return f"{_fmt(p50, unit)} / {_fmt(p99, unit)}" + (f" {unit}" if unit != "ms" else "")
+
+
 def _met(row: Row) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[row.met]
 
@@ -35,9 +45,7 @@ def render(rows: list[Row], meta: dict) -> str:
            "| row | raw baseline p50 / p99 | project p50 / p99 | ratio | goal | result |",
            "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        unit = f" {r.unit}" if r.unit != "ms" else ""
-        base = f"{_fmt(r.base_p50, r.unit)} / {_fmt(r.base_p99, r.unit)}{unit}"
-        proj = f"{_fmt(r.p50, r.unit)} / {_fmt(r.p99, r.unit)}{unit}"
+        base, proj = _pair(r.base_p50, r.base_p99, r.unit), _pair(r.p50, r.p99, r.unit)
         out.append(f"| {r.name} | {base} | {proj} | {r.ratio or '-'} | {r.goal} | {_met(r)} |")
     met = sum(1 for r in rows if r.met)
     missed = [r for r in rows if r.met is False]
