@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
 
+    # A stopped run (SIGTERM) still stops its servers: SystemExit unwinds through Stores.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     command = os.environ.get("BENCH_COMMAND") or "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     started = time.time()
     meta = {"command": command.strip(), "date": report.now_iso(), "machine": machine(), "commit": git_commit(),

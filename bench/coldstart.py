@@ -173,8 +173,10 @@ def _cause(name: str, cost: dict, heavy: list[tuple[str, float]], first: dict) -
                  "cryptography, pydantic-settings; qdrant-client and boto3 load only when used. ")
     text += ("What would fix it: not cheaply in the functions' code (only by replacing Powertools' resolver and "
              "pydantic-settings with lighter code); at deployment, Lambda SnapStart (the template's python3.12 "
-             "supports it) or provisioned concurrency start from an initialised container. This machine's 2 shared "
-             "cores also stretch the figure: compare the CPU time")
+             "supports it) or provisioned concurrency start from an initialised container")
+    if cost["import_cpu_ms"] < 0.8 * cost["import_ms"]:
+        text += (f". Busy neighbours stretched this run's wall time: the import's own CPU time was "
+                 f"{cost['import_cpu_ms']:.0f} ms")
     return text
 
 

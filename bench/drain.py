@@ -154,7 +154,8 @@ def run(stores, *, plain: int, with_data: int, other_keys: int) -> list[Row]:
             p50=rate, unit="courses/s",
             ratio=f"{rate:,.0f} courses/s; {per_1000:.1f} keyspace scans per 1,000 courses",
             met=met, size=f"{n:,} courses; {other_keys:,} other keys in Redis; batches of {batch}",
-            notes=[f"{d['purged']:,} purged in {d['seconds']:.2f} s; {d['traversals']} keyspace traversals in "
+            notes=[f"{d['purged']:,} purged in {d['seconds']:.2f} s; {d['traversals']} keyspace "
+                   f"traversal{'s' if d['traversals'] != 1 else ''} in "
                    f"{d['scan_calls']:,} SCAN calls; worker report: {d['report']}",
                    "the rate is bound by the keyspace: each batch makes one SCAN traversal of all the "
                    f"{other_keys:,} keys, whatever its size"]

@@ -326,4 +326,4 @@ def _purge_cause(alone: dict, total: float, cpu: float) -> str:
             "process); against hosted Qdrant that step is an HTTP request its thread waits on. What would fix it: "
             "not the functions' code (the Redis step already has the server filter by the course's id): the "
             "in-process stand-in's CPU is the bulk; with hosted Qdrant, or the step in a process of its own, the "
-            "total approaches the slowest step")
+            "total should approach the slowest step (expected, not measured here)")
