@@ -30,7 +30,7 @@ test-long: venv system-deps
 ## make bench: the benchmark suite (bench/) against throwaway servers; writes docs/BENCHMARKS.md (not part
 ## of make test; about 10 minutes). BENCH_ARGS passes options, e.g. BENCH_ARGS="--rows sessions,coldstart".
 bench: venv system-deps
-	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(BIN)/python -m bench $(BENCH_ARGS)
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).
 dev: venv system-deps

@@ -368,6 +368,12 @@ def _rows(results: dict, plans: dict, expired: int, live: int, batch_size: int) 
                 why += (f"{'; with it, b' if joined.startswith('hash join') else '. B'}atches of {f2['batch_size']:,} "
                         f"ran at {_rate(f2):,.0f} rows/s ({_rate(f2) / _rate(raw):.2f}x raw), slowest batch "
                         f"{max(f2['batches']):.0f} ms")
+            if small and _rate(proj) / _rate(small) < 0.95:
+                why += (". What would fix the locking share: find each batch without locking it (SELECT the ids in "
+                        "created_at order, then DELETE ... WHERE id = ANY(ids) AND the predicate again), so no row "
+                        f"lock is written; the raw delete at this batch size ({_rate(small) / _rate(raw):.2f}x) shows "
+                        "the ceiling. The price: two overlapping runs would wait on each other's batch instead of "
+                        "skipping it")
             if small and _rate(small) / _rate(raw) < 0.8:
                 why += (f". So 0.8x of a {RAW_BATCH:,}-row batched delete is out of reach for {batch_size:,}-row "
                         "batches here, whatever the SQL; larger batches (CLEANUP_BATCH_SIZE) close part of it at the "
