@@ -335,7 +335,10 @@ def _rows(results: dict, plans: dict, expired: int, live: int, batch_size: int) 
         max_wait = max(waits) if waits else 0.0
         # One batch, plus the update's own cost (the writer's idle p99 measures a statement's cost here).
         wait_bound = worst_batch + idle_p99
-        met = rate_ratio >= 0.8 and worst_batch <= 100 and writer_ratio <= 2 and max_wait <= wait_bound
+        if wait_bound != wait_bound:  # NaN: the writer made no statement before the run (a tiny run)
+            wait_bound = worst_batch + 5
+        writer_ok = writer_ratio <= 2 or writer_ratio != writer_ratio  # NaN: not measured (a tiny run)
+        met = rate_ratio >= 0.8 and worst_batch <= 100 and writer_ok and max_wait <= wait_bound
         cause = []
         joined = _plan_summary(plans.get(n_live, ""))
         if rate_ratio < 0.8:

@@ -116,6 +116,10 @@ def _seed_vectors(store, course: Course, n: int, others: int) -> None:
 
     from qdrant_client import models
 
+    import warnings
+
+    # qdrant-client's local mode warns past 20,000 points; it is the stand-in here, on purpose.
+    warnings.filterwarnings("ignore", message="Local mode is not recommended")
     client, name = store.client, store.collection
     if not client.collection_exists(name):
         client.create_collection(name, vectors_config=models.VectorParams(size=VECTOR_SIZE,

@@ -422,12 +422,23 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
     for op in ("create", "get", "patch"):
         e, f = dists[f"{op}_empty"], dists[f"{op}_full"]
         r50 = ratio(f.p50, e.p50)
+        raw_r = ratio(dists["raw_full"].p50, dists["raw_empty"].p50)
+        cause = ""
+        if r50 > 1.1:
+            cause = (f"p50 {f.p50:.3f} ms with {others:,} other sessions against {e.p50:.3f} ms on the empty store. The "
+                     "call touches only its own keys (hash, per-user sorted set: no command walks the keyspace), and "
+                     f"the raw SET+GET pair moved {raw_r:.2f}x between the same two servers: "
+                     + ("the store itself answers slower at that size (memory, the server's hash table), not the "
+                        "project's code; nothing in the functions would change it" if raw_r > 1.05 else
+                        "the gap is the run's noise unless it repeats with more calls (--calls); were it real, its "
+                        "place would be the server side of the script (per-key work), to be read in INFO commandstats"))
         rows.append(Row(
             name=f"session {op} at scale", how=f"{_ROUTE[op]} with {others:,} other sessions in Redis",
             baseline="the same call on an empty Redis (interleaved call by call)",
             goal="within 1.1x of the empty-store figure",
             base_p50=e.p50, base_p99=e.p99, p50=f.p50, p99=f.p99,
             ratio=f"p50 {r50:.2f}x, p99 {ratio(f.p99, e.p99):.2f}x",
-            met=r50 <= 1.1, size=f"{others:,} other sessions ({keys:,} keys, loaded in {load_s:.1f} s); {f.n} calls each",
+            met=r50 <= 1.1, cause=cause,
+            size=f"{others:,} other sessions ({keys:,} keys, loaded in {load_s:.1f} s); {f.n} calls each",
             notes=[f"raw SET+GET pair: empty {dists['raw_empty'].p50:.3f} ms, full {dists['raw_full'].p50:.3f} ms (p50)"]))
     return rows
