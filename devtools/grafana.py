@@ -15,11 +15,12 @@ Supabase database as a role allowed to read those objects (docs/MONITORING.md).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
+
+from devtools import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "sql" / "queries" / "draft_cleanup_queries.sql"
@@ -182,20 +183,13 @@ def generate() -> dict[str, Any]:
 
 
 def render(document: dict) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return generated.render(document)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    fresh = render(generate())
-    if "--check" in args:
-        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != fresh:
-            print(f"{OUTPUT.relative_to(ROOT)} is stale: run `python -m devtools.grafana`", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(fresh, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(generate()['panels'])} panels)")
-    return 0
+    document = generate()
+    return generated.write_or_check(OUTPUT, document, regenerate="python -m devtools.grafana", summary=f"{len(document['panels'])} panels",
+                                    args=sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
+from devtools import generated
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "openapi.json"
 FUNCTIONS = ("draft_session", "purge_course", "cleanup_drafts")
@@ -189,22 +191,13 @@ def generate() -> dict:
 
 
 def render(document: dict) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return generated.render(document)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    fresh = render(generate())
-    if "--check" in args:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
-        if current != fresh:
-            print(f"{OUTPUT.relative_to(ROOT)} is stale: run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.parent.mkdir(exist_ok=True)
-    OUTPUT.write_text(fresh, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(generate()['paths'])} paths)")
-    return 0
+    document = generate()
+    return generated.write_or_check(OUTPUT, document, regenerate="make openapi", summary=f"{len(document['paths'])} paths",
+                                    args=sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Optional
 
-from aws_lambda_powertools.event_handler import Depends, Response
+from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..shared.auth import Principal

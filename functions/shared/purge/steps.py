@@ -17,11 +17,19 @@ from .model import Counts, Entry, StepReport, describe, file_prefixes
 Deadline = Callable[[], bool]  # True once the time budget is spent
 
 
-class VectorStep:
-    name = "qdrant"
+class BatchStep:
+    """A step whose store takes the whole batch in one call and answers {courseId: items}."""
+
+    name = ""
 
     def __init__(self, store):
-        self.store = store  # count_by_course(ids) / delete_courses(ids), or None
+        self.store = store  # None: not configured in this deployment, so skipped
+
+    def _purge(self, entries: list[Entry]) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _count(self, entries: list[Entry]) -> dict[str, int]:
+        raise NotImplementedError
 
     def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
         report = StepReport(self.name)
@@ -30,45 +38,44 @@ class VectorStep:
             report.done = {e.key: Counts() for e in entries}
             return report
         try:
-            # One filter (MatchAny on course_id) for the whole batch.
-            deleted = self.store.delete_courses([e.key for e in entries])
+            removed = self._purge(entries)
         except Exception as exc:  # the whole batch shares the failure; each entry records it
-            report.failed = {e.key: describe(exc) for e in entries}
-            return report
-        report.done = {e.key: Counts(deleted.get(e.key, 0)) for e in entries}
-        return report
-
-    def measure(self, entries: list[Entry]) -> dict[str, Counts]:
-        if self.store is None:
-            return {e.key: Counts() for e in entries}
-        counts = self.store.count_by_course([e.key for e in entries])
-        return {e.key: Counts(counts.get(e.key, 0)) for e in entries}
-
-
-class KeyStep:
-    name = "redis"
-
-    def __init__(self, store):
-        self.store = store  # count(courses) / purge(courses), courses = {courseId: [materialIds]}
-
-    @staticmethod
-    def _courses(entries: list[Entry]) -> dict[str, list[str]]:
-        return {e.key: [str(m) for m in e.material_ids] for e in entries}
-
-    def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
-        report = StepReport(self.name)
-        try:
-            # One SCAN of the keyspace for the whole batch, then UNLINK in chunks.
-            removed = self.store.purge(self._courses(entries))
-        except Exception as exc:
             report.failed = {e.key: describe(exc) for e in entries}
             return report
         report.done = {e.key: Counts(removed.get(e.key, 0)) for e in entries}
         return report
 
     def measure(self, entries: list[Entry]) -> dict[str, Counts]:
-        counts = self.store.count(self._courses(entries))
+        if self.store is None:
+            return {e.key: Counts() for e in entries}
+        counts = self._count(entries)
         return {e.key: Counts(counts.get(e.key, 0)) for e in entries}
+
+
+class VectorStep(BatchStep):
+    name = "qdrant"  # store: count_by_course(ids) / delete_courses(ids)
+
+    def _purge(self, entries: list[Entry]) -> dict[str, int]:
+        # One filter (MatchAny on course_id) for the whole batch.
+        return self.store.delete_courses([e.key for e in entries])
+
+    def _count(self, entries: list[Entry]) -> dict[str, int]:
+        return self.store.count_by_course([e.key for e in entries])
+
+
+class KeyStep(BatchStep):
+    name = "redis"  # store: count(courses) / purge(courses), courses = {courseId: [materialIds]}
+
+    @staticmethod
+    def _courses(entries: list[Entry]) -> dict[str, list[str]]:
+        return {e.key: [str(m) for m in e.material_ids] for e in entries}
+
+    def _purge(self, entries: list[Entry]) -> dict[str, int]:
+        # One SCAN of the keyspace for the whole batch, then UNLINK in chunks.
+        return self.store.purge(self._courses(entries))
+
+    def _count(self, entries: list[Entry]) -> dict[str, int]:
+        return self.store.count(self._courses(entries))
 
 
 class FileStep:
@@ -117,25 +124,14 @@ class FileStep:
         return {e.key: self._one(e, lambda: False, measure_only=True) for e in entries}
 
 
-class RagStep:
-    name = "rag"
+class RagStep(BatchStep):
+    name = "rag"  # store: count_rag_rows(ids) / delete_rag_rows(ids): rag_context_cache in Postgres
 
-    def __init__(self, store):
-        self.store = store  # count_rag_rows(ids) / delete_rag_rows(ids): rag_context_cache in Postgres
+    def _purge(self, entries: list[Entry]) -> dict[str, int]:
+        return self.store.delete_rag_rows([e.course_id for e in entries])
 
-    def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
-        report = StepReport(self.name)
-        try:
-            deleted = self.store.delete_rag_rows([e.course_id for e in entries])
-        except Exception as exc:
-            report.failed = {e.key: describe(exc) for e in entries}
-            return report
-        report.done = {e.key: Counts(deleted.get(e.key, 0)) for e in entries}
-        return report
-
-    def measure(self, entries: list[Entry]) -> dict[str, Counts]:
-        counts = self.store.count_rag_rows([e.course_id for e in entries])
-        return {e.key: Counts(counts.get(e.key, 0)) for e in entries}
+    def _count(self, entries: list[Entry]) -> dict[str, int]:
+        return self.store.count_rag_rows([e.course_id for e in entries])
 
 
 def never() -> bool:
