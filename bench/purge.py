@@ -65,12 +65,9 @@ class MotoS3:
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        from devtools.localstores import stop_process
+
+        stop_process(self.proc)
 
 
 class Course:
