@@ -17,6 +17,14 @@ from .model import Counts, Entry, StepReport, describe, file_prefixes
 Deadline = Callable[[], bool]  # True once the time budget is spent
 
 
+def skipped(name: str, entries: list[Entry]) -> StepReport:
+    """The report of a step whose store this deployment does not configure: done, with nothing removed."""
+    report = StepReport(name)
+    report.skipped = True
+    report.done = {e.key: Counts() for e in entries}
+    return report
+
+
 class BatchStep:
     """A step whose store takes the whole batch in one call and answers {courseId: items}."""
 
@@ -32,11 +40,9 @@ class BatchStep:
         raise NotImplementedError
 
     def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
-        report = StepReport(self.name)
         if self.store is None:
-            report.skipped = True
-            report.done = {e.key: Counts() for e in entries}
-            return report
+            return skipped(self.name, entries)
+        report = StepReport(self.name)
         try:
             removed = self._purge(entries)
         except Exception as exc:  # the whole batch shares the failure; each entry records it
@@ -100,11 +106,9 @@ class FileStep:
         return total
 
     def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
-        report = StepReport(self.name)
         if self.store is None:
-            report.skipped = True
-            report.done = {e.key: Counts() for e in entries}
-            return report
+            return skipped(self.name, entries)
+        report = StepReport(self.name)
         # Listing is per prefix (no store lists many prefixes at once), so courses go in parallel.
         with ThreadPoolExecutor(max_workers=min(self.parallel, max(1, len(entries)))) as pool:
             futures = {e.key: pool.submit(self._one, e, expired) for e in entries}
