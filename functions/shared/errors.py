@@ -48,6 +48,12 @@ class VersionConflict(ApiError):
     status, code = 409, "version_conflict"
 
 
+class AlreadyMaterialized(ApiError):
+    """A save or discard of a session whose course exists or is being created (API.md)."""
+
+    status, code = 409, "already_materialized"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
@@ -78,9 +84,22 @@ class InternalError(ApiError):
 
 
 class StoreUnavailable(Exception):
-    """A backing store timed out or refused the connection. Nothing was changed by the failed call."""
+    """A backing store failed: it timed out, refused the connection or answered with an error.
 
-    def __init__(self, store: str, cause: Optional[BaseException] = None):
-        super().__init__(f"{store} unavailable: {type(cause).__name__ if cause else 'error'}")
+    applied: False when the failed call certainly changed nothing (refused, an error reply, a
+    transaction rolled back); None when that is not known (a timeout, a connection lost after the
+    request was sent): the write may have landed, so the caller must not answer "nothing changed".
+    reason: a short snake_case cause for the log (timeout, connection_refused, out_of_memory,
+    authentication_failed, tls_verification_failed, ...).
+    misconfigured: the deployment is wrong (bad password, untrusted certificate, a cluster not
+    configured as one), not the store down: logged at error level, and no fallback hides it.
+    """
+
+    def __init__(self, store: str, cause: Optional[BaseException] = None, *, applied: Optional[bool] = None,
+                 reason: Optional[str] = None, misconfigured: bool = False):
+        super().__init__(f"{store} unavailable: {reason or (type(cause).__name__ if cause else 'error')}")
         self.store = store
         self.cause = cause
+        self.applied = applied
+        self.reason = reason
+        self.misconfigured = misconfigured
