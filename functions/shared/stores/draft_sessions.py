@@ -35,6 +35,7 @@ from ..errors import StoreUnavailable
 FIELD = "f:"
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # API.md: a repeat within 24 h gets the first answer
 DEADLINE_MARGIN_MS = 100  # the deadline falls this much before the client's own timeout
+TRUSTED_ROUND_TRIP_MS = 50
 
 # The prologue of every write. ARGV[1]: the deadline by the server's clock (0: none); ARGV[2]: the
 # request's fingerprint ('' without an Idempotency-Key); ARGV[3]: how long its answer is kept. The
@@ -238,9 +239,12 @@ class ServerClock:
     def deadline(self, sent_ms: int, timeout_s: float) -> int:
         return sent_ms + self.offset_ms + int(timeout_s * 1000) - DEADLINE_MARGIN_MS
 
-    def observe(self, sent_ms: int, server_ms: int) -> None:
+    def observe(self, sent_ms: int, server_ms: int, *, force: bool = False) -> None:
+        """Learn from a reply. Only a quick round trip pins the server's moment down well; a slow
+        one (a busy server) could put the estimate off by half of it, so it is ignored."""
         received = self.now_ms()
-        self.offset_ms = server_ms - (sent_ms + received) // 2
+        if force or received - sent_ms <= TRUSTED_ROUND_TRIP_MS:
+            self.offset_ms = server_ms - (sent_ms + received) // 2
 
 
 class RedisSessionStore:
@@ -291,11 +295,11 @@ class RedisSessionStore:
             with redis_errors():
                 result = self._script(name, source)(keys=keys, args=head + args)
             tag, server_ms = result[0], int(result[1])
-            late_by = server_ms - head[0]
-            self.clock.observe(sent, server_ms)
+            skewed = tag == "late" and server_ms - head[0] > self.clock.now_ms() - sent
+            self.clock.observe(sent, server_ms, force=skewed)
             if tag != "late":
                 break
-            if attempt == 2 or late_by <= self.clock.now_ms() - sent:
+            if attempt == 2 or not skewed:
                 raise StoreUnavailable("redis", applied=False, reason="deadline_passed")
         if tag == "key_reused":
             raise KeyReused()
