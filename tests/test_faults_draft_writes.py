@@ -25,6 +25,7 @@ import redis
 
 from devtools.localstores import LocalRedis
 from functions.draft_session.app import handler
+from functions.shared.stores import draft_sessions
 from functions.shared.stores.draft_sessions import index_key, session_key
 from tests.conftest import call
 from tests.hung_store import HungStore
@@ -46,15 +47,18 @@ def bounded(fn):
     return box["value"]
 
 
-def evalsha_calls(rds) -> int:
-    return int(rds.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+def evalsha_calls(rds) -> tuple[int, int]:
+    stats = rds.info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), int(stats.get("failed_calls", 0))
 
 
 @contextmanager
 def paused(server: LocalRedis, rds):
     """Redis frozen (SIGSTOP) for the block, then resumed; on leaving, waits until Redis has run the
     scripts that were sent to it meanwhile (they sit in its sockets while it is stopped)."""
-    before = evalsha_calls(rds)
+    for source in (draft_sessions._CREATE, draft_sessions._PATCH, draft_sessions._DELETE, draft_sessions._BEGIN):
+        rds.script_load(source)  # so that a late EVALSHA really runs its script (no NOSCRIPT)
+    before, failed = evalsha_calls(rds)
     os.kill(server.proc.pid, signal.SIGSTOP)
     resumed = False
     try:
@@ -64,9 +68,10 @@ def paused(server: LocalRedis, rds):
         resumed = True
     assert resumed
     deadline = time.monotonic() + 10
-    while evalsha_calls(rds) <= before and time.monotonic() < deadline:
+    while evalsha_calls(rds)[0] <= before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert evalsha_calls(rds) > before, "the late script never reached Redis: this test proves nothing"
+    calls, failures = evalsha_calls(rds)
+    assert calls > before and failures == failed, "the late script never ran in Redis: this test proves nothing"
 
 
 def assert_unknown_outcome(reply) -> None:
