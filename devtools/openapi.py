@@ -65,7 +65,8 @@ class Error(BaseModel):
 
 # Statuses any endpoint can answer (API.md, Common rules); 404 also wherever the path names a resource.
 COMMON_ERRORS = {
-    400: "The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request)",
+    400: "The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one "
+         "the endpoint does not take or given twice, or a body is sent where none is taken (bad_request)",
     401: "Token missing, malformed, expired or not ours (unauthorized)",
     403: "Authenticated but not allowed (forbidden)",
     413: "Body over DRAFT_MAX_BODY_BYTES (payload_too_large)",
@@ -115,8 +116,7 @@ def openapi_path(rule: str) -> str:
 
 def routes(name: str) -> set[tuple[str, str]]:
     """(method, path) of every route the function's resolver has registered."""
-    app = resolver(name)
-    return {(r.method.lower(), openapi_path(r.path)) for r in app._static_routes + app._dynamic_routes}
+    return {(r.method.lower(), openapi_path(r.rule)) for r in resolver(name).table.routes}
 
 
 def _error_schema_ref() -> dict:

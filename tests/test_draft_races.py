@@ -140,7 +140,7 @@ def test_a_second_tabs_submit_with_other_values_is_refused_and_an_identical_one_
 def test_twenty_containers_submitting_one_draft_make_one_course(roomy, make_user, db):
     user = make_user()
     with Fleet(20) as fleet:
-        for i in range(5):
+        for i in range(20):
             sid = _open(user, {"topic": f"twenty {i}"})
             replies = fleet.race([url_event("POST", f"/drafts/{sid}/materialize", token=user.token,
                                             body={"reason": "submit"}) for _ in range(20)], jitter_ms=3, seed=i)

@@ -113,10 +113,10 @@ def test_duplicate_keys_take_the_last_value(user_and_session):
     assert reply.status == 200 and reply.json["formData"]["topic"] == "last"
 
 
-def test_a_huge_query_string_is_ignored(user_and_session):
+def test_a_huge_unknown_query_string_is_a_400_not_a_crash(user_and_session):
     user, _ = user_and_session
     reply = call(handler, "GET", "/drafts", token=user.token, query={"x" * 100: "y" * 20000})
-    assert reply.status == 200
+    assert reply.status == 400 and reply.json["error"]["details"][0]["field"] == "x" * 100
 
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=x",

@@ -178,7 +178,7 @@ def test_every_handler_imports_from_its_package_alone(sam, tmp_path):
         assert fn["Metadata"]["BuildMethod"] == "makefile", logical_id
         package = _package(logical_id, tmp_path)
         name = fn["Properties"]["Handler"].split(".")[1]
-        assert sorted(p.name for p in (package / "functions").iterdir()) == sorted(["__init__.py", "shared", name]), \
+        assert sorted(p.name for p in (package / "functions").iterdir()) == sorted(["__init__.py", "drafts", "shared", name]), \
             f"{logical_id}: the package holds more than what runs"
         out = subprocess.run(
             [sys.executable, "-I", "-c", PROBE, str(package), fn["Properties"]["Handler"],
@@ -202,6 +202,6 @@ def test_the_dev_servers_cors_is_the_templates(tmp_path):
     assert policy.max_age == 120  # the copy's value, not a default of the dev server's own
     preflight = policy.preflight_headers("draft_session", "https://app.example.com")
     assert preflight["Access-Control-Allow-Methods"] == "GET, POST, PATCH, DELETE"
-    assert preflight["Access-Control-Allow-Headers"] == "authorization, content-type"
+    assert preflight["Access-Control-Allow-Headers"] == "authorization, content-type, idempotency-key"
     assert preflight["Access-Control-Max-Age"] == "120"
     assert policy.headers_for("draft_session", "https://evil.example") == {}

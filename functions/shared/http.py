@@ -25,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 
 from . import idempotency
 from .auth import Authenticator, Principal
+from .routes import RouteTable
 from .errors import (
     ApiError,
     BadRequest,
@@ -180,10 +181,28 @@ def _loads(text: str) -> Any:
         raise json.JSONDecodeError(f"unparseable body ({type(exc).__name__})", "", 0) from None
 
 
-def make_app(title: str) -> LambdaFunctionUrlResolver:
+class ContractResolver(LambdaFunctionUrlResolver):
+    """Powertools' resolver that also records each route in the project's own table (routes.py)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.table = RouteTable()
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
+        register = super().route(rule, method, *args, **kwargs)
+
+        def decorator(fn):
+            for each in ((method,) if isinstance(method, str) else method):
+                self.table.add(each, rule, fn)
+            return register(fn)
+
+        return decorator
+
+
+def make_app(title: str) -> ContractResolver:
     """A resolver whose every failure is answered in the contract's error shape."""
     _build_dependency_trees_once()
-    app = LambdaFunctionUrlResolver(enable_validation=True, serializer=dumps, json_body_deserializer=_loads)
+    app = ContractResolver(enable_validation=True, serializer=dumps, json_body_deserializer=_loads)
     app.configure_openapi(
         title=title,
         version="1.0.0",
@@ -216,14 +235,12 @@ def make_app(title: str) -> LambdaFunctionUrlResolver:
 
     @app.not_found
     def _not_found(_exc: NotFoundError):
-        method = app.current_event.http_method.upper()
-        path = app.current_event.path
-        allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)})
-        if allowed and method not in allowed:
-            err = MethodNotAllowed(f"{method} is not allowed here; use {', '.join(allowed)}.")
-            err.headers["Allow"] = ", ".join(allowed)
-        else:
-            err = NotFound("No such endpoint.")
+        # Only reached if the resolver's own matching disagrees with the table's (Service checks first).
+        try:
+            app.table.find(app.current_event.http_method, app.current_event.path)
+            err: ApiError = NotFound("No such endpoint.")
+        except ApiError as refused:
+            err = refused
         note(outcome=err.code)
         return error_response(err)
 
@@ -307,7 +324,7 @@ class Service:
     the same guarantee, since the resolver keeps the current event on itself.
     """
 
-    def __init__(self, name: str, app: LambdaFunctionUrlResolver, *, authenticate: bool = True):
+    def __init__(self, name: str, app: ContractResolver, *, authenticate: bool = True):
         self.name = name
         self.app = app
         self.authenticate = authenticate
@@ -353,6 +370,8 @@ class Service:
                 principal = self.authenticator().authenticate(headers)
                 _principal.set(principal)
                 note(user=principal.label)
+            route = self.app.table.find(_method(event), event.get("rawPath") or "/")
+            self.app.table.check(route, event.get("rawQueryString") or "", bool(event.get("body")))
             if not _is_json(event):
                 raise BadRequest("Send the body as application/json.")
             _idempotency.set(_idempotency_of(event))

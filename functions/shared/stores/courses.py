@@ -56,7 +56,8 @@ RETURNING id, slug
 def insert_draft(conn, *, course_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, title: str,
                  language: Optional[str], settings: dict[str, Any]) -> Optional[tuple[uuid.UUID, str]]:
     """Insert the row in the caller's transaction: (id, slug), or None if the session already has a
-    row or the user has no organization. A slug collision is retried with a salt, in a savepoint."""
+    row (or a parallel insert of the same id is committing it) or the user has no organization. A
+    slug collision is retried with a salt, in a savepoint."""
     for slug in slugs(title, course_id):
         try:
             with conn.transaction():  # a savepoint: a collision does not spoil the caller's transaction
@@ -65,7 +66,12 @@ def insert_draft(conn, *, course_id: uuid.UUID, session_id: uuid.UUID, user_id: 
                     "settings": Jsonb(settings), "sid": session_id, "user": user_id}).fetchone()
             return (row[0], row[1]) if row else None
         except unique_violation() as exc:
-            if "slug" not in str(exc.diag.constraint_name or ""):
+            constraint = str(exc.diag.constraint_name or "")
+            if constraint.endswith("_pkey"):
+                # A parallel resume of the same materialization inserted the reserved id first (the
+                # arbiter index cannot see a row not yet committed): it is this session's row.
+                return None
+            if "slug" not in constraint:
                 raise
     raise RuntimeError("could not allocate a unique slug")
 
