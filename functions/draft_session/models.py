@@ -6,8 +6,9 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from ..shared.validation import EMAIL, LANGUAGE, NO_NUL  # their errors are told apart by pattern
+
 # Postgres text and jsonb cannot hold NUL: a draft holding one could be saved but never materialized.
-NO_NUL = r"^[^\x00]*$"
 ShortText = Annotated[StrictStr, Field(max_length=500, pattern=NO_NUL)]
 LongText = Annotated[StrictStr, Field(max_length=10000, pattern=NO_NUL)]
 
@@ -19,9 +20,9 @@ class FormData(BaseModel):
 
     topic: Optional[ShortText] = None
     description: Optional[LongText] = None
-    email: Optional[Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]] = None
+    email: Optional[Annotated[StrictStr, Field(max_length=254, pattern=EMAIL)]] = None
     writingStyle: Optional[ShortText] = None
-    language: Optional[Annotated[StrictStr, Field(max_length=10, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]] = None
+    language: Optional[Annotated[StrictStr, Field(max_length=10, pattern=LANGUAGE)]] = None
     targetAudience: Optional[LongText] = None
     estimatedLessons: Optional[Annotated[StrictInt, Field(ge=1, le=200)]] = None
     estimatedSections: Optional[Annotated[StrictInt, Field(ge=1, le=50)]] = None
