@@ -204,6 +204,15 @@ def _openapi_document(path: str, host: Optional[str]) -> Optional[bytes]:
     return openapi.render(document).encode()
 
 
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # a Function URL refuses larger requests before the function runs
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 def _make_request_handler(handlers: dict, cors: CorsPolicy):
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -228,11 +237,13 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
             if handler is None:
                 body = json.dumps({"error": {"code": "not_found", "message": f"No function at /{name}."}}).encode()
                 return self._send(404, {"Content-Type": "application/json"}, body)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            event = function_url_event(self.command, "/" + rest, query=parts.query,
-                                       headers=dict(self.headers.items()), body=body,
-                                       source_ip=self.client_address[0])
+            try:
+                body = self._read_body()
+            except _Refused as refused:
+                self.close_connection = True  # the framing is not to be trusted: read nothing more
+                return self._send_error_body(refused.status, refused.message, cors_headers)
+            event = function_url_event(self.command, "/" + rest, query=parts.query, headers=self._joined_headers(),
+                                       body=body, source_ip=self.client_address[0])
             try:
                 result = handler(event)
             except Exception as exc:  # a worker died mid-request (a container that crashed)
@@ -245,11 +256,67 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
             headers.update(cors_headers)
             self._send(result.get("statusCode", 200), headers, data)
 
+        def _joined_headers(self) -> dict[str, str]:
+            """Repeated headers joined with commas, as a Function URL does: two Authorization headers
+            become one value no token matches (401), never "the last one wins"."""
+            return {key.lower(): ",".join(self.headers.get_all(key) or []) for key in dict.fromkeys(self.headers.keys())}
+
+        def _read_body(self) -> Optional[bytes]:
+            encodings = self.headers.get_all("Transfer-Encoding") or []
+            lengths = self.headers.get_all("Content-Length") or []
+            if encodings:
+                if lengths:  # both: the classic request-smuggling shape
+                    raise _Refused(400, "Send either Content-Length or Transfer-Encoding, not both.")
+                if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+                    raise _Refused(400, "Only Transfer-Encoding: chunked is understood.")
+                return self._read_chunked()
+            if not lengths:
+                return None
+            if len(set(lengths)) > 1 or not lengths[0].strip().isdigit():
+                raise _Refused(400, "Content-Length must be one whole number of bytes.")
+            length = int(lengths[0])
+            if length > MAX_REQUEST_BYTES:
+                raise _Refused(413, f"The body is over {MAX_REQUEST_BYTES} bytes (a Function URL's limit).")
+            return self.rfile.read(length) if length else None
+
+        def _read_chunked(self) -> Optional[bytes]:
+            body = bytearray()
+            while True:
+                line = self.rfile.readline(1024)
+                size_text = line.split(b";", 1)[0].strip()
+                if not line.endswith(b"\n") or not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                    raise _Refused(400, "The chunked body is malformed.")
+                size = int(size_text, 16)
+                if len(body) + size > MAX_REQUEST_BYTES:
+                    raise _Refused(413, f"The body is over {MAX_REQUEST_BYTES} bytes (a Function URL's limit).")
+                if size == 0:
+                    while self.rfile.readline(1024).strip():  # trailers, if any
+                        pass
+                    return bytes(body) or None
+                body += self.rfile.read(size)
+                if self.rfile.readline(3).strip():
+                    raise _Refused(400, "The chunked body is malformed.")
+
+        def _send_error_body(self, status: int, message: str, headers: Optional[dict] = None):
+            code = "payload_too_large" if status == 413 else ("bad_request" if status < 500 else "internal_error")
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            return self._send(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+        def send_error(self, code, message=None, explain=None):
+            # http.server's own refusals (a malformed request line, an oversized header) in the
+            # contract's shape, not an HTML page.
+            self.close_connection = True
+            if self.request_version == "HTTP/0.9":  # set when the request line itself is unreadable
+                self.request_version = "HTTP/1.1"
+            self._send_error_body(code, message or "The request is malformed.")
+
         def _send(self, status: int, headers: dict, body: bytes):
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

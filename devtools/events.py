@@ -29,7 +29,9 @@ def function_url_event(method: str, raw_path: str, *, query: str = "", headers: 
             encoded, b64 = base64.b64encode(body).decode(), True
     else:
         encoded, b64 = base64.b64encode(body).decode(), True
-    params = dict(parse_qsl(query, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):  # repeated: comma-joined, as Lambda does
+        params[name] = f"{params[name]},{value}" if name in params else value
     now = datetime.now(timezone.utc)
     return {
         "version": "2.0",
