@@ -22,6 +22,10 @@ from ..settings import Settings, get_settings
 S3_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
+class UnsafePath(RuntimeError):
+    """A folder the purge will not touch (a link out of the storage root): its step fails, reported."""
+
+
 @dataclass(frozen=True)
 class Usage:
     files: int = 0
@@ -53,14 +57,24 @@ class LocalFiles:
         self.root = Path(root)
 
     def _path(self, prefix: str) -> Path:
-        return self.root.joinpath(*[p for p in prefix.split("/") if p])
+        """The folder of a prefix, refused if any part of it is a link: a course's folder that points
+        elsewhere (a symlinked uploads/{org}/{course}) must never let a purge delete outside the root."""
+        path = self.root
+        for part in (p for p in prefix.split("/") if p):
+            if part in (".", ".."):
+                raise UnsafePath(f"{prefix!r} is not a plain folder path")
+            path = path / part
+            if path.is_symlink():
+                raise UnsafePath(f"{path.relative_to(self.root)} is a link; a purge never follows one")
+        return path
 
     def _walk(self, prefix: str) -> Iterator[tuple[Path, int]]:
         base = self._path(prefix)
         if not base.is_dir():
             return
-        for dirpath, _dirs, names in os.walk(base, followlinks=False):
-            for name in names:
+        for dirpath, dirs, names in os.walk(base, followlinks=False):
+            # A link inside the folder is removed as itself (a link to a folder included), never followed.
+            for name in names + [d for d in dirs if Path(dirpath, d).is_symlink()]:
                 path = Path(dirpath, name)
                 try:
                     yield path, path.lstat().st_size  # a symlink counts as itself, never its target

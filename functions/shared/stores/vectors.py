@@ -37,10 +37,18 @@ class QdrantVectors:
 
     # --- helpers ---
 
-    def _filter(self, course_ids: list[str]):
+    def _filter(self, course_ids: list[str], *, shared: Optional[bool] = False):
+        """Points of these courses. shared=False: only points no other course names too (a point whose
+        `course_id` lists several courses); True: only those; None: both."""
         from qdrant_client import models
 
-        return models.Filter(must=[models.FieldCondition(key="course_id", match=models.MatchAny(any=course_ids))])
+        of_courses = models.FieldCondition(key="course_id", match=models.MatchAny(any=course_ids))
+        several = models.FieldCondition(key="course_id", values_count=models.ValuesCount(gt=1))
+        if shared is None:
+            return models.Filter(must=[of_courses])
+        if shared:
+            return models.Filter(must=[of_courses, several])
+        return models.Filter(must=[of_courses], must_not=[several])
 
     def _available(self) -> bool:
         """Whether the collection exists. Missing in local mode means nothing was ever stored there."""
@@ -73,7 +81,8 @@ class QdrantVectors:
     # --- what the purge and the sweep call ---
 
     def count_by_course(self, course_ids: list[str]) -> dict[str, int]:
-        """Points per course id (exact), in one facet request per chunk of ids."""
+        """Points per course id that a purge would delete (exact; points shared with other courses are
+        kept, so not counted), in one facet request per chunk of ids."""
         counts = {cid: 0 for cid in course_ids}
         if not course_ids or not self._available():
             return counts
@@ -89,24 +98,44 @@ class QdrantVectors:
         return counts
 
     def delete_courses(self, course_ids: list[str]) -> dict[str, int]:
-        """Delete every point of these courses (one filter per chunk, wait=True), then confirm 0 left."""
+        """Delete every point of these courses (one filter per chunk, wait=True), then confirm 0 left.
+
+        A point that names other courses too (`course_id` a list) is theirs as well: it is not
+        deleted, only these courses are taken out of its list. The counts are the deleted points.
+        """
         counts = self.count_by_course(course_ids)
-        if not any(counts.values()):
+        if not course_ids or not self._available():
             return counts
         from qdrant_client import models
 
         with qdrant_errors():
             for start in range(0, len(course_ids), MATCH_ANY_CHUNK):
-                chunk = [cid for cid in course_ids[start:start + MATCH_ANY_CHUNK] if counts[cid]]
-                if not chunk:
-                    continue
-                selector = models.FilterSelector(filter=self._filter(chunk))
-                self.client.delete(self.collection, points_selector=selector, wait=True)
-                left = self.client.count(self.collection, count_filter=self._filter(chunk), exact=True).count
+                chunk = course_ids[start:start + MATCH_ANY_CHUNK]
+                if any(counts[cid] for cid in chunk):
+                    selector = models.FilterSelector(filter=self._filter(chunk))
+                    self.client.delete(self.collection, points_selector=selector, wait=True)
+                self._detach(chunk)
+                left = self.client.count(self.collection, count_filter=self._filter(chunk, shared=None), exact=True).count
                 if left:
                     # A writer added points meanwhile: fail the step, the retry deletes them.
                     raise RuntimeError(f"{left} point(s) of the purged courses are still in Qdrant")
         return counts
+
+    def _detach(self, course_ids: list[str]) -> int:
+        """Take these courses out of the points they share with others (rare: scrolled, not bulk)."""
+        gone, offset, detached = set(course_ids), None, 0
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=self._filter(course_ids, shared=True),
+                                                limit=256, offset=offset, with_payload=["course_id"], with_vectors=False)
+            for point in points:
+                kept = [cid for cid in (point.payload or {}).get("course_id") or [] if cid not in gone]
+                if kept:
+                    self.client.set_payload(self.collection, payload={"course_id": kept}, points=[point.id], wait=True)
+                else:  # every course it named is being purged
+                    self.client.delete(self.collection, points_selector=[point.id], wait=True)
+                detached += 1
+            if offset is None:
+                return detached
 
     def course_ids(self, *, offset=None, limit: int = 1000) -> tuple[dict[str, tuple[int, Optional[str]]], object]:
         """One page of the collection (in point id order): {course_id: (points, organization_id)} and
