@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,11 +25,13 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
+from functions.shared.settings import ConfigError, load_settings
+
 from . import localstores, migrate
 from .containers import Containers, concurrency_of
 from .cors import CorsPolicy
-from .pageserver import PageServer
 from .events import function_url_event
+from .pageserver import PageServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -79,6 +82,7 @@ class DevServer:
         os.environ.setdefault("QDRANT_PATH", str(DATA / "qdrant"))
         os.environ.setdefault("STORAGE_URL", f"file://{DATA / 'uploads'}")
         with_baseline = embedded_pg or os.environ.get("DEV_WITH_STANDIN_BASELINE") == "1"
+        _check_database(os.environ["DATABASE_URL"], with_baseline)
         migrate.apply(os.environ["DATABASE_URL"], with_baseline=with_baseline)
         if with_baseline:
             self._seed_dev_user()
@@ -333,29 +337,74 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
     return RequestHandler
 
 
+class CannotStart(Exception):
+    """One sentence for the person who ran `make dev`: what is wrong and what to set."""
+
+
+def _port_of(name: str, default: str) -> int:
+    value = os.environ.get(name, default)
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise CannotStart(f"{name} must be a port number from 0 to 65535 (got {value!r})")
+    return int(value)
+
+
+def _check_free(host: str, port: int, name: str) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CannotStart(f"{host}:{port} is already in use ({name}): stop what holds it, or set {name} "
+                              "to another port") from None
+
+
+def _check_database(url: str, with_baseline: bool) -> None:
+    """The platform's tables are there (or will be made), and no migration is newer than this code."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            has_courses = conn.execute("SELECT to_regclass('public.courses') IS NOT NULL").fetchone()[0]
+            newer = migrate.unknown_applied(conn)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CannotStart(f"cannot reach the database of DATABASE_URL ({first})") from None
+    if newer:
+        raise CannotStart(f"the database has migrations this code does not know ({', '.join(newer)}): "
+                          "run a checkout at least as new as the one that applied them")
+    if not has_courses and not with_baseline:
+        raise CannotStart("the database of DATABASE_URL has none of the platform's tables (courses, users, ...): "
+                          "for a development database, set DEV_WITH_STANDIN_BASELINE=1 to create stand-ins of them")
+
+
 def main() -> int:
-    host = os.environ.get("DEV_HOST", "127.0.0.1")
-    port = int(os.environ.get("DEV_PORT", "8000"))
+    server: Optional[DevServer] = None
     try:
-        page_port = int(os.environ.get("DEV_PAGE_PORT", "8001"))  # 0: any free port
-    except ValueError:
-        print("cannot start: DEV_PAGE_PORT must be a port number", file=sys.stderr)
-        return 1
-    try:
-        concurrency = concurrency_of(os.environ.get("DEV_CONCURRENCY"))
-    except ValueError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
-    server = DevServer(host, port, page_port, concurrency)
-    server.ensure_secrets()
-    try:
+        host = os.environ.get("DEV_HOST", "127.0.0.1")
+        port = _port_of("DEV_PORT", "8000")
+        page_port = _port_of("DEV_PAGE_PORT", "8001")  # 0: any free port
+        try:
+            concurrency = concurrency_of(os.environ.get("DEV_CONCURRENCY"))
+        except ValueError as exc:
+            raise CannotStart(str(exc)) from None
+        try:
+            load_settings()  # what each function's container init checks, before any store starts
+        except ConfigError as exc:
+            raise CannotStart(str(exc)) from None
+        _check_free(host, port, "DEV_PORT")
+        _check_free(host, page_port, "DEV_PAGE_PORT")
+        server = DevServer(host, port, page_port, concurrency)
+        server.ensure_secrets()
         server.start_stores()
         server.serve()
-    except localstores.MissingDependency as exc:
+    except (CannotStart, localstores.MissingDependency) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     finally:
-        server.stop_stores()
+        if server is not None:
+            server.stop_stores()
     return 0
 
 

@@ -36,6 +36,14 @@ def _files(with_baseline: bool) -> list[Path]:
     return files + sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 
 
+def unknown_applied(conn) -> list[str]:
+    """Versions the database has applied that this checkout does not have (its code is older)."""
+    if conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone()[0] is None:
+        return []
+    known = {path.stem for path in _files(with_baseline=True)}
+    return sorted(v for (v,) in conn.execute("SELECT version FROM schema_migrations") if v not in known)
+
+
 def apply(database_url: str, *, with_baseline: bool = False, log=print) -> list[str]:
     """Apply what is missing; return the versions applied now."""
     applied_now: list[str] = []

@@ -25,10 +25,10 @@ class DevServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self.state = Path(tempfile.mkdtemp(prefix="devserver-"))
         self.log = (self.state / "devserver.log").open("w+")
-        full_env = {**os.environ, **env, "DEV_HOST": "127.0.0.1", "DEV_PORT": str(self.port),
+        full_env = {**os.environ, "DEV_HOST": "127.0.0.1", "DEV_PORT": str(self.port),
                     "DEV_PAGE_PORT": "0",  # any free port: a developer's own `make dev` may hold 8001
                     "STORAGE_URL": f"file://{self.state / 'uploads'}", "QDRANT_PATH": str(self.state / "qdrant"),
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "devtools.devserver"], cwd=ROOT, env=full_env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         if not wait:

@@ -21,6 +21,7 @@ from ..shared.stores.draft_sessions import RedisSessionStore
 from .models import CleanupRequest, CleanupResult, Health
 from .service import HIGH_DELETIONS, CleanupReport, DraftCleanup
 
+get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("cleanup_drafts")
 _service: Optional[DraftCleanup] = None
 

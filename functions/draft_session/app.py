@@ -19,6 +19,7 @@ from .models import CreateDraft, FormData, Materialize, Materialized, PatchDraft
 from .models import Session as SessionModel
 from ..drafts.service import DraftSessions
 
+get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("draft_session")
 _service: Optional[DraftSessions] = None
 

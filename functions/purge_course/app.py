@@ -19,6 +19,7 @@ from .models import (OrphanRequest, OrphanScan, OrphansQueued, PurgePending, Pur
                      RetryRequest)
 from .service import Answer, CoursePurges
 
+get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("purge_course")
 _service: Optional[CoursePurges] = None
 

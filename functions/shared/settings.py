@@ -1,7 +1,8 @@
 """Configuration from environment variables (the names of API.md, template.yaml and the dev server).
 
-A malformed value stops start-up with a message naming the variable, so a bad deploy fails loudly
-at the first invocation instead of misbehaving later.
+A malformed value stops start-up with one line naming the variable: each function reads its
+settings when its module loads, so in Lambda a bad deploy fails the container's init (reported as
+an init error, counted by the Errors alarm), never each request with a 500.
 """
 
 from __future__ import annotations
@@ -89,13 +90,18 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
+    """The settings, or ConfigError with one line naming each bad variable and what it must be."""
+    from .validation import detail
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        problems = []
+        for err in exc.errors():
+            said = detail(err)
+            message = str(err.get("msg", "")).removeprefix("Value error, ") if said["code"] == "invalid" else said["message"]
+            problems.append(f"{str(err['loc'][0]).upper()} {message} (got {err.get('input')!r})")
+        raise ConfigError("invalid setting: " + "; ".join(problems)) from None
 
 
 @lru_cache(maxsize=1)
