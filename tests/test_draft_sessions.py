@@ -472,3 +472,21 @@ def test_base64_bodies_from_the_function_url_are_read(make_user):
     reply = handler(event, None)
     assert reply["statusCode"] == 201, reply
     assert json.loads(reply["body"])["formData"] == {"topic": "b64"}
+
+
+def test_the_course_takes_the_organization_the_user_has_when_it_is_created(make_user, db):
+    user = make_user()
+    sid = open_session(user, {"topic": "moved"})["sessionId"]
+    assert sessions().organization_of(user.id) == user.org_id  # cached by this warm container
+    new_org = db.execute("INSERT INTO organizations (name) VALUES ('New home') RETURNING id").fetchone()[0]
+    db.execute("UPDATE users SET organization_id = %s WHERE id = %s", (new_org, user.id))
+    done = call(handler, "POST", f"/drafts/{sid}/materialize", token=user.token, body={"reason": "submit"})
+    assert done.status == 201
+    assert db.execute("SELECT organization_id FROM courses WHERE id = %s", (done.json["courseId"],)).fetchone()[0] == new_org
+    # A user who left every organization gets no course, and keeps the draft, still editable.
+    other = open_session(user, {"topic": "orphaned"})["sessionId"]
+    db.execute("UPDATE users SET organization_id = NULL WHERE id = %s", (user.id,))
+    refused = call(handler, "POST", f"/drafts/{other}/materialize", token=user.token, body={"reason": "submit"})
+    assert refused.status == 403 and refused.json["error"]["code"] == "forbidden"
+    assert call(handler, "PATCH", f"/drafts/{other}", token=user.token,
+                body={"formData": {"description": "still mine"}}).status == 200
