@@ -1,0 +1,35 @@
+// The wire types, named. Every shape comes from src/generated/openapi.ts (docs/openapi.json);
+// nothing here restates a field the server's document already has.
+import type { components, paths } from './generated/openapi.js';
+
+type Schemas = components['schemas'];
+
+export type { components, paths };
+/** The course-creation form (every field optional; `null` in a save removes the field). */
+export type FormData = Schemas['FormData'];
+export type CreateDraftBody = Schemas['CreateDraft'];
+export type PatchDraftBody = Schemas['PatchDraft'];
+export type MaterializeBody = Schemas['Materialize'];
+export type MaterializeReason = MaterializeBody['reason'];
+export type Materialized = Schemas['Materialized'];
+export type SessionSummary = Schemas['SessionSummary'];
+export type SessionList = Schemas['SessionList'];
+export type ErrorBody = Schemas['ErrorBody'];
+
+/**
+ * The session's life cycle (API.md: "open" | "materializing" | "materialized"). Optional here only
+ * while docs/openapi.json predates it: the generated type, once it has `state`, wins.
+ */
+export type SessionState = 'open' | 'materializing' | 'materialized';
+export type Session = Schemas['Session'] & { state?: SessionState; courseId?: string | null };
+
+/**
+ * One detail of an error answer. API.md adds a stable `code` (and sometimes `limit`) to validation
+ * details, and `courseId`/`state` to already_materialized; optional until the document carries them.
+ */
+export type ErrorDetail = Schemas['ErrorDetail'] & {
+  code?: string;
+  limit?: number | string;
+  courseId?: string;
+  state?: SessionState;
+};
