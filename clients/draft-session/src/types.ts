@@ -7,6 +7,8 @@ type Schemas = components['schemas'];
 export type { components, paths };
 /** The course-creation form (every field optional; `null` in a save removes the field). */
 export type FormData = Schemas['FormData'];
+/** Form values as the client keeps them: field name -> value (null removes the field). */
+export type FormValues = Record<string, unknown>;
 export type CreateDraftBody = Schemas['CreateDraft'];
 export type PatchDraftBody = Schemas['PatchDraft'];
 export type MaterializeBody = Schemas['Materialize'];
