@@ -136,6 +136,7 @@ export class DraftClient extends EventTarget {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
+  private backingOff = false;
   private listening = false;
   private starting: Promise<DraftSnapshot> | null = null;
   /** A save whose answer never came (503, no answer): it goes again as it was, same key, before anything else. */
@@ -296,6 +297,7 @@ export class DraftClient extends EventTarget {
   stop(): void {
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
+    this.backingOff = false;
     if (this.listening) {
       globalThis.removeEventListener?.('pagehide', this.onHide);
       globalThis.removeEventListener?.('online', this.onOnline);
@@ -348,15 +350,18 @@ export class DraftClient extends EventTarget {
 
   private schedule(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.kick(), this.autosaveDelayMs);
+    // While a retry waits out its backoff (Retry-After), new edits go with that retry, not sooner.
+    this.timer = setTimeout(() => { if (!this.backingOff) this.kick(); }, this.autosaveDelayMs);
   }
 
   private kick(): void {
     clearTimeout(this.retryTimer);
+    this.backingOff = false;
     void this.sync();
   }
 
-  private readonly onOnline = () => this.kick();
+  /** The browser is back online: retry now, unless the server itself asked us to wait. */
+  private readonly onOnline = () => { if (!this.backingOff || this.lastError?.status === 0) this.kick(); };
 
   private sync(): Promise<void> {
     return this.exclusive(async () => {
@@ -495,6 +500,7 @@ export class DraftClient extends EventTarget {
     this.setState(err.retryable ? 'offline' : err.status === 422 ? 'invalid' : 'error', err);
     if (retry && err.retryable) {
       clearTimeout(this.retryTimer);
+      this.backingOff = true;
       this.retryTimer = setTimeout(() => this.kick(), this.backoff(err));
     } else if (err.status === 401) {
       this.emit('unauthorized', err);
@@ -541,6 +547,7 @@ export class DraftClient extends EventTarget {
   private closed(result: Materialized, elsewhere: boolean, unsaved: FormValues = {}): void {
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
+    this.backingOff = false;
     this.courseId = result.courseId;
     this.slug = result.slug;
     this.pending = {};
@@ -680,6 +687,7 @@ export class DraftClient extends EventTarget {
 
   private forget(): void {
     clearTimeout(this.retryTimer);
+    this.backingOff = false;
     try { this.area()?.removeItem(this.storageKey); } catch { /* nothing to forget */ }
     Object.assign(this, { sessionId: null, version: 0, form: {}, pending: {}, invalid: {}, courseId: null, slug: null,
       storageKind: null, alreadySubmitted: false, restored: false, unsettled: null, needsRestore: false, failures: 0,
