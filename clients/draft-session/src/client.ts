@@ -58,6 +58,8 @@ export interface DraftSnapshot {
   courseId: string | null;
   slug: string | null;
   invalid: Record<string, FieldProblem>;
+  /** The form was submitted (here, or elsewhere): it takes no more edits. A file upload alone leaves it open. */
+  submitted: boolean;
   /** The course was created by another tab or device (a save answered 409 already_materialized). */
   alreadySubmitted: boolean;
   /** start() found this tab's session in storage (a reload), rather than opening a new one. */
@@ -102,6 +104,7 @@ interface Stored {
   pending: FormValues;
   courseId: string | null;
   slug: string | null;
+  submitted?: boolean;
   alreadySubmitted?: boolean;
   unsettled?: Write | null;
 }
@@ -117,6 +120,7 @@ export class DraftClient extends EventTarget {
   invalid: Record<string, FieldProblem> = {};
   courseId: string | null = null;
   slug: string | null = null;
+  submitted = false;
   alreadySubmitted = false;
   restored = false;
   lastError: DraftApiError | null = null;
@@ -209,7 +213,7 @@ export class DraftClient extends EventTarget {
     if (finalValues) this.update(finalValues);
     clearTimeout(this.timer);
     return this.exclusive(async () => {
-      if (this.courseId) return this.course(false);
+      if (this.courseId) return this.answered(reason, this.course(false));
       let write: Write | null = null;
       for (let attempt = 1; ; attempt += 1) {
         try {
@@ -221,7 +225,7 @@ export class DraftClient extends EventTarget {
           this.setState('saving');
           const result = await this.send<Materialized>(write);
           this.closed(result, false);
-          return result;
+          return this.answered(reason, result);
         } catch (caught) {
           const err = asApiError(caught);
           const again = attempt < this.materializeAttempts;
@@ -284,7 +288,7 @@ export class DraftClient extends EventTarget {
         await this.send(this.write('DELETE', `/drafts/${previous}`)).catch(() => {}); // it expires anyway
       }
       Object.assign(this, { sessionId, version: 0, form: {}, pending: {}, invalid: {}, courseId: null, slug: null,
-        alreadySubmitted: false, unsettled: null, needsRestore: false, restored: true });
+        submitted: false, alreadySubmitted: false, unsettled: null, needsRestore: false, restored: true });
       await this.adoptOrClose(session);
       this.save();
       this.emit('session', this.snapshot());
@@ -310,7 +314,7 @@ export class DraftClient extends EventTarget {
     return {
       state: this.state, sessionId: this.sessionId, storage: this.storageKind, version: this.version,
       formData: { ...this.form } as FormData, courseId: this.courseId, slug: this.slug, invalid: { ...this.invalid },
-      alreadySubmitted: this.alreadySubmitted, restored: this.restored,
+      submitted: this.submitted, alreadySubmitted: this.alreadySubmitted, restored: this.restored,
     };
   }
 
@@ -325,6 +329,7 @@ export class DraftClient extends EventTarget {
       this.pending = saved.pending || {};
       this.courseId = saved.courseId || null;
       this.slug = saved.slug || null;
+      this.submitted = Boolean(saved.submitted);
       this.alreadySubmitted = Boolean(saved.alreadySubmitted);
       this.unsettled = saved.unsettled || null;
       this.restored = Boolean(this.sessionId);
@@ -539,6 +544,15 @@ export class DraftClient extends EventTarget {
 
   // --- the course: ours, or one another tab created first ---
 
+  private answered(reason: MaterializeReason, result: Materialized): Materialized {
+    if (reason === 'submit' && !this.submitted) {
+      this.submitted = true;
+      this.save();
+      this.emit('session', this.snapshot());
+    }
+    return result;
+  }
+
   private course(created: boolean): Materialized {
     return { courseId: this.courseId!, slug: this.slug!, sessionId: this.sessionId!, created };
   }
@@ -553,6 +567,7 @@ export class DraftClient extends EventTarget {
     this.pending = {};
     this.unsettled = null;
     this.alreadySubmitted = elsewhere;
+    this.submitted ||= elsewhere;
     this.failures = 0;
     this.lastError = null;
     this.save();
@@ -678,8 +693,8 @@ export class DraftClient extends EventTarget {
   }
 
   private save(): void {
-    const { sessionId, version, form, pending, courseId, slug, alreadySubmitted, unsettled } = this;
-    const stored: Stored = { sessionId, version, form, pending, courseId, slug, alreadySubmitted, unsettled };
+    const { sessionId, version, form, pending, courseId, slug, submitted, alreadySubmitted, unsettled } = this;
+    const stored: Stored = { sessionId, version, form, pending, courseId, slug, submitted, alreadySubmitted, unsettled };
     try {
       this.area()?.setItem(this.storageKey, JSON.stringify(stored));
     } catch { /* full or blocked storage: the server copy still works */ }
@@ -690,7 +705,7 @@ export class DraftClient extends EventTarget {
     this.backingOff = false;
     try { this.area()?.removeItem(this.storageKey); } catch { /* nothing to forget */ }
     Object.assign(this, { sessionId: null, version: 0, form: {}, pending: {}, invalid: {}, courseId: null, slug: null,
-      storageKind: null, alreadySubmitted: false, restored: false, unsettled: null, needsRestore: false, failures: 0,
+      storageKind: null, submitted: false, alreadySubmitted: false, restored: false, unsettled: null, needsRestore: false, failures: 0,
       starting: null });
     this.setState('starting');
   }

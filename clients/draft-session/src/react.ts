@@ -14,6 +14,10 @@ export interface UseDraftSessionOptions extends DraftClientOptions {
   offerResume?: boolean;
   /** The text of a refused field (default: Russian, by the detail's stable code). */
   fieldMessage?: (problem: FieldProblem) => string;
+  /** A form value as the draft keeps it (default toDraftValue: '', NaN and [] remove the field). */
+  toDraft?: (field: string, value: unknown) => unknown;
+  /** A draft value as the form holds it (default: as it is), e.g. a number for a text input. */
+  fromDraft?: (field: string, value: unknown) => unknown;
 }
 
 export interface DraftSession {
@@ -34,6 +38,8 @@ export interface DraftSession {
   offer: SessionSummary | null;
   resume: () => Promise<void>;
   dismissOffer: () => void;
+  /** Forget this tab's draft or course and start an empty one ("create another course"). */
+  startOver: () => Promise<void>;
   /** Create the course now (submit, or before an upload) with the form's current values. */
   materialize: (reason: MaterializeReason, values?: FieldValues) => Promise<Materialized>;
   lastError: DraftApiError | null;
@@ -58,27 +64,32 @@ export function useDraftSession<T extends FieldValues>(form: UseFormReturn<T>, o
   const applying = useRef(false);  // the form is being filled from the draft: not a user's edit
   const blank = useRef<FormValues | null>(null);
 
+  const toDraft = useCallback((field: string, value: unknown) =>
+    (optionsRef.current.toDraft ?? defaultToDraft)(field, value), []);
+
+  /** Show the draft's values: all of them (whole), or only those that differ from the form's. */
   const fill = useCallback((values: FormValues, whole: boolean) => {
     const f = formRef.current;
     const base = blank.current ?? {};
+    const fromDraft = optionsRef.current.fromDraft ?? ((_: string, value: unknown) => value);
+    const shown = (name: string) => (name in values ? fromDraft(name, values[name]) : base[name]);
     applying.current = true;
     try {
       if (whole) {
-        f.reset({ ...base, ...values } as T);
+        f.reset(Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(values)])]
+          .map((name) => [name, shown(name)])) as T);
         return;
       }
       const current = f.getValues() as FormValues;
       for (const name of new Set([...Object.keys(values), ...Object.keys(current)])) {
         if (!(name in base) && !(name in values)) continue;
-        const next = name in values ? values[name] : base[name];
-        if (!same(toDraftValue(current[name]), toDraftValue(next))) {
-          f.setValue(name as Path<T>, next as PathValue<T, Path<T>>, { shouldDirty: false });
-        }
+        if (same(toDraft(name, current[name]), toDraftValue(values[name]))) continue;
+        f.setValue(name as Path<T>, shown(name) as PathValue<T, Path<T>>, { shouldDirty: false });
       }
     } finally {
       applying.current = false;
     }
-  }, []);
+  }, [toDraft]);
 
   useEffect(() => {
     let live = true;
@@ -106,7 +117,7 @@ export function useDraftSession<T extends FieldValues>(form: UseFormReturn<T>, o
       const value = (values as FormValues)[field];
       const err = formRef.current.getFieldState(field as Path<T>).error;
       if (err?.type === 'server') formRef.current.clearErrors(field as Path<T>);
-      client.update({ [field]: toDraftValue(value) });
+      client.update({ [field]: toDraft(field, value) });
     });
     client.start().then((started) => {
       if (!live) return;
@@ -125,7 +136,7 @@ export function useDraftSession<T extends FieldValues>(form: UseFormReturn<T>, o
       offs.forEach((off) => off());
       client.stop();
     };
-  }, [client, fill]);
+  }, [client, fill, toDraft]);
 
   const resume = useCallback(async () => {
     if (!offer) return;
@@ -136,20 +147,31 @@ export function useDraftSession<T extends FieldValues>(form: UseFormReturn<T>, o
     setSnapshot(client.snapshot());
   }, [client, offer, fill]);
 
+  const startOver = useCallback(async () => {
+    await client.reset();
+    fill({}, true);
+    setCourse(null);
+    setConflict(null);
+    setSnapshot(client.snapshot());
+  }, [client, fill]);
+
   const materialize = useCallback(async (reason: MaterializeReason, values?: FieldValues) => {
     const all = (values ?? formRef.current.getValues()) as FormValues;
     const result = await client.materialize(reason, Object.fromEntries(
-      Object.entries(all).map(([name, value]) => [name, toDraftValue(value)])));
+      Object.entries(all).map(([name, value]) => [name, toDraft(name, value)])));
     setCourse(result);
+    setSnapshot(client.snapshot());
     return result;
-  }, [client]);
+  }, [client, toDraft]);
 
   return {
     client, state: snapshot.state, stateText: badgeTextRu(snapshot), snapshot, ready, course,
     alreadySubmitted: snapshot.alreadySubmitted, conflict, dismissConflict: () => setConflict(null),
-    offer, resume, dismissOffer: () => setOffer(null), materialize, lastError: client.lastError,
+    offer, resume, dismissOffer: () => setOffer(null), startOver, materialize, lastError: client.lastError,
   };
 }
+
+const defaultToDraft = (_field: string, value: unknown) => toDraftValue(value);
 
 /** A form control's value as the draft keeps it: empty text, NaN (an empty number input) and [] remove the field. */
 export function toDraftValue(value: unknown): unknown {
