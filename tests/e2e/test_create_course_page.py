@@ -1,42 +1,15 @@
 """The create-course form in a real browser: the spec's E2E cases (seeds 000, 5.3) and the session
-behaviour of 3.2, through examples/create-course/draft-client.js against `make dev`'s server."""
+behaviour of 3.2, through examples/create-course (the package clients/draft-session's build) against
+`make dev`'s server."""
 
 from __future__ import annotations
 
 import time
-import uuid
-
-import pytest
 
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.conftest import WAIT_MS
-
-STATE = "#draft-state"
-
-
-def open_form(context, url: str):
-    """A new tab on the page, once its draft session is open (created or restored) and saved."""
-    page = context.new_page()
-    page.goto(url)
-    wait_state(page, "saved")
-    return page
-
-
-def wait_state(page, state: str, timeout: float = WAIT_MS) -> None:
-    page.wait_for_selector(f'{STATE}[data-state="{state}"]', timeout=timeout)
-
-
-def session_id(page) -> str:
-    text = page.inner_text("#session-id")
-    uuid.UUID(text)  # the page shows the id it holds
-    return text
-
-
-def course_rows(db) -> list[tuple]:
-    return db.execute("SELECT id, title, draft_session_id, user_id, status, generation_status, "
-                      "settings->>'materializedBy' FROM courses").fetchall()
+from tests.e2e.pages import STATE, course_rows, eventually, open_form, session_id, wait_state
 
 
 def watch_network(context, page) -> list[tuple[str, dict]]:
@@ -47,16 +20,6 @@ def watch_network(context, page) -> list[tuple[str, dict]]:
         cdp.on(name, lambda params, name=name: events.append((name, params)))
     cdp.send("Network.enable")
     return events
-
-
-def eventually(check, *, timeout: float = 20.0, interval: float = 0.2):
-    """Poll the server until `check` returns a truthy value (an upper bound, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 # --- the spec's three cases (5.3) ---
