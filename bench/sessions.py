@@ -8,6 +8,8 @@ check, the resolver's validation, the Redis script and the JSON log line.
 
 from __future__ import annotations
 
+from functions.draft_session.model import Changes
+
 import json
 import time
 import uuid
@@ -175,7 +177,7 @@ def _breakdown(d: Driver, n: int) -> dict[str, dict[str, Dist]]:
         "get:handler": lambda: d.call(pending["get"]), "get:resolve": lambda: resolve("get", pending["su"]),
         "get:store": lambda: store.get(str(pending["su"]), pending["sid"]),
         "patch:handler": lambda: d.call(pending["patch"]), "patch:resolve": lambda: resolve("patch", pending["su"]),
-        "patch:store": lambda: store.patch(str(pending["su"]), pending["sid"], {"estimatedLessons": 7}, [],
+        "patch:store": lambda: store.patch(str(pending["su"]), pending["sid"], Changes({"estimatedLessons": 7}),
                                            expected_version=None, now_ms=int(time.time() * 1000), ttl_ms=ttl_ms),
     }
     collect()
@@ -273,7 +275,7 @@ def _materialize_ops(d: Driver, n: int) -> dict[str, Dist]:
     collect()
     with quiet_stdout():
         return interleaved({"raw": raw, "materialize": lambda: d.call(pending["ev"]),
-                            "service": lambda: service.materialize(*pending["service"], "submit", {}, []),
+                            "service": lambda: service.materialize(*pending["service"], "submit", Changes()),
                             "checkout": checkout}, n, prepare=prepare)
 
 

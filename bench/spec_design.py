@@ -10,6 +10,8 @@ one session at once, each save a field of its own, and the fields missing at the
 
 from __future__ import annotations
 
+from functions.draft_session.model import Changes
+
 import json
 import threading
 import time
@@ -93,7 +95,7 @@ def per_save(url: str, n: int) -> dict:
         spec.update_session(user, spec_sid, saves[state["i"]])
 
     def project_save():
-        store.patch(user, proj_sid, saves[state["i"]], [], expected_version=None,
+        store.patch(user, proj_sid, Changes(saves[state["i"]]), expected_version=None,
                     now_ms=int(time.time() * 1000), ttl_ms=DRAFT_TTL * 1000)
 
     ping_client = _client(url)
@@ -125,7 +127,7 @@ def lost_fields(url: str, savers: int, saves_each: int) -> dict[str, int]:
                 else:
                     store = _project_store(url)
                     save = lambda fields: store.patch(  # noqa: E731
-                        user, sid, fields, [], expected_version=None, now_ms=int(time.time() * 1000),
+                        user, sid, Changes(fields), expected_version=None, now_ms=int(time.time() * 1000),
                         ttl_ms=DRAFT_TTL * 1000)
                 barrier.wait()
                 for j in range(saves_each):
@@ -145,7 +147,7 @@ def lost_fields(url: str, savers: int, saves_each: int) -> dict[str, int]:
             raw = _client(url).get(SpecDraftSessionManager.key(user, sid))
             kept = len(json.loads(raw)["formData"])
         else:
-            kept = len(_project_store(url).get(user, sid)["formData"])
+            kept = len(_project_store(url).get(user, sid).form)
         results[design] = written - kept
     results["written"] = savers * saves_each
     return results

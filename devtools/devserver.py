@@ -10,6 +10,7 @@ devtools.pageserver, so its calls go through that CORS as a front end's do.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from . import localstores, migrate
+from .containers import Containers, concurrency_of
 from .cors import CorsPolicy
 from .pageserver import PageServer
 from .events import function_url_event
@@ -35,18 +37,16 @@ DEV_USER = uuid.UUID("00000000-0000-4000-8000-00000000d001")
 DEV_ORG = uuid.UUID("00000000-0000-4000-8000-00000000a001")
 
 
-def _handler_of(name: str):
-    try:
-        return importlib.import_module(f"functions.{name}.app").handler
-    except ModuleNotFoundError:
-        return None  # not built yet: its prefix answers 404
+def _has_function(name: str) -> bool:
+    return importlib.util.find_spec(f"functions.{name}.app") is not None
 
 
 class DevServer:
     """The stores, the secrets and the HTTP server of one `make dev` run."""
 
-    def __init__(self, host: str, port: int, page_port: Optional[int] = None):
+    def __init__(self, host: str, port: int, page_port: Optional[int] = None, concurrency: int = 4):
         self.host, self.port = host, port
+        self.concurrency = concurrency
         self.page_port = page_port  # the reference page's own origin (examples/create-course)
         self.page: Optional[PageServer] = None
         self.stores: list = []
@@ -121,7 +121,9 @@ class DevServer:
             if not os.environ.get("CORS_ALLOW_ORIGINS"):  # dev default: the page's origin may call the API
                 os.environ["CORS_ALLOW_ORIGINS"] = ",".join(self.page.origins())
         cors = CorsPolicy.from_environment()
-        handlers = {name: _handler_of(name) for name in FUNCTIONS}
+        containers = Containers(self.concurrency)  # after the stores: the workers inherit their URLs
+        handlers = {name: (lambda event, _name=name: containers.invoke(_name, event)) if _has_function(name) else None
+                    for name in FUNCTIONS}
         httpd = ThreadingHTTPServer((self.host, self.port), _make_request_handler(handlers, cors))
         httpd.daemon_threads = True
         self.port = httpd.server_address[1]
@@ -135,6 +137,7 @@ class DevServer:
             pass
         finally:
             httpd.server_close()
+            containers.close()
 
     def print_banner(self) -> None:
         base = f"http://{self.host}:{self.port}"
@@ -143,7 +146,8 @@ class DevServer:
         page = (f"Reference page (create-course form, on its own origin): {self.page.url}\n"
                 f"  CORS_ALLOW_ORIGINS={os.environ.get('CORS_ALLOW_ORIGINS', '')}\n") if self.page else ""
         print(f"""
-Serving on {base}: /draft_session, /purge_course, /cleanup_drafts
+Serving on {base}: /draft_session, /purge_course, /cleanup_drafts ({self.concurrency} requests at once,
+  each in a worker process of its own, as Lambda containers: DEV_CONCURRENCY)
 {page}Development user token (30 days):
   export TOKEN='{token}'
   export ADMIN_TOKEN='{admin}'
@@ -219,7 +223,12 @@ def _make_request_handler(handlers: dict, cors: CorsPolicy):
             event = function_url_event(self.command, "/" + rest, query=parts.query,
                                        headers=dict(self.headers.items()), body=body,
                                        source_ip=self.client_address[0])
-            result = handler(event, None)
+            try:
+                result = handler(event)
+            except Exception as exc:  # a worker died mid-request (a container that crashed)
+                body = json.dumps({"error": {"code": "internal_error",
+                                             "message": f"The function's worker failed ({type(exc).__name__})."}})
+                return self._send(500, {"Content-Type": "application/json", **cors_headers}, body.encode())
             payload = result.get("body") or ""
             data = (__import__("base64").b64decode(payload) if result.get("isBase64Encoded") else payload.encode())
             headers = {k: v for k, v in (result.get("headers") or {}).items()}
@@ -255,7 +264,12 @@ def main() -> int:
     except ValueError:
         print("cannot start: DEV_PAGE_PORT must be a port number", file=sys.stderr)
         return 1
-    server = DevServer(host, port, page_port)
+    try:
+        concurrency = concurrency_of(os.environ.get("DEV_CONCURRENCY"))
+    except ValueError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    server = DevServer(host, port, page_port, concurrency)
     server.ensure_secrets()
     try:
         server.start_stores()

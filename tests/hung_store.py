@@ -4,6 +4,8 @@ Pointed at nothing, it is the classic hung server (a half-dead host, a black-hol
 connects succeed, then silence. Pointed at a real server (`target`), it relays bytes until `hang()`,
 when the connections already open go silent too (what a client with a warm pool sees), and
 `heal()` brings it back on the same port, so a test can prove recovery in the same process.
+`drop_replies()` is the nastier failure: requests still reach the server and are carried out, but
+no answer comes back (a reply lost on the way), until `heal()`.
 
 Every thread here is a daemon, waits at most POLL seconds at a time, and ends with `close()`.
 """
@@ -24,6 +26,7 @@ class HungStore:
         self._listener = socket.create_server((host, 0))
         self.port = self._listener.getsockname()[1]
         self._hanging = target is None
+        self._dropping = False
         self._closed = False
         self._lock = threading.Lock()
         self._silent: list[socket.socket] = []  # accepted while hanging, or frozen by hang()
@@ -45,12 +48,17 @@ class HungStore:
                 self._silent.extend(pair)  # their pumps stop reading; bytes sit unanswered
             self._relays = []
 
+    def drop_replies(self) -> None:
+        """From now on requests are relayed and carried out, but their answers are thrown away."""
+        with self._lock:
+            self._dropping = True
+
     def heal(self) -> None:
         """Relay again. Connections that went silent are closed: their clients gave up on them."""
         if self.target is None:
             raise RuntimeError("a HungStore without a target cannot heal")
         with self._lock:
-            self._hanging = False
+            self._hanging = self._dropping = False
             silent, self._silent = self._silent, []
         for sock in silent:
             _close(sock)
@@ -113,6 +121,8 @@ class HungStore:
                     data = sock.recv(65536)
                     if not data:
                         raise OSError("peer closed")
+                    if sock is b and self._dropping:
+                        continue  # the server's answer, lost on the way
                     peers[sock].sendall(data)
             except (OSError, ValueError):
                 with self._lock:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from functions.draft_session.app import handler, sessions
+from functions.draft_session.model import Changes
 from functions.shared.stores.draft_sessions import index_key, session_key
 from tests.conftest import call
 
@@ -154,7 +155,13 @@ def test_materialize_adds_exactly_one_row(make_user, db, rds, reason):
     assert settings["draftForm"] == {"topic": "Основы Python", "language": "ru", "estimatedLessons": 10}
     assert settings["materializedBy"] == reason
     assert str(draft_sid) == sid
-    assert not rds.exists(session_key(str(user.id), sid)), "the session is removed after the commit"
+    # The session stays as a tombstone naming the course, closed to saves, out of the open drafts.
+    assert rds.hget(session_key(str(user.id), sid), "_state") == "materialized"
+    assert rds.hget(session_key(str(user.id), sid), "_course") == reply.json["courseId"]
+    assert not rds.zscore(index_key(str(user.id)), sid)
+    got = call(handler, "GET", f"/drafts/{sid}", token=user.token).json
+    assert (got["state"], got["courseId"]) == ("materialized", reply.json["courseId"])
+    assert call(handler, "GET", "/drafts", token=user.token).json["sessions"] == []
 
 
 def test_materialize_without_topic_uses_the_default_title(make_user, db):
@@ -182,7 +189,7 @@ def test_twenty_concurrent_materializations_make_one_row(make_user, db):
 
     def go(_):
         barrier.wait()
-        return service.materialize(user.id, sid, "submit", {}, [])
+        return service.materialize(user.id, sid, "submit", Changes()).value
 
     with ThreadPoolExecutor(20) as pool:
         refs = list(pool.map(go, range(20)))
@@ -202,7 +209,7 @@ def test_eight_concurrent_patches_of_different_fields_lose_nothing(make_user):
     def save(item):
         barrier.wait()
         for i in range(20):  # many interleavings, not one
-            service.patch(user.id, sid, {item[0]: item[1]}, [], None)
+            service.patch(user.id, sid, Changes({item[0]: item[1]}), None)
 
     with ThreadPoolExecutor(len(fields)) as pool:
         list(pool.map(save, fields.items()))
@@ -371,12 +378,23 @@ def test_redis_down_create_falls_back_to_the_database(make_user, db, redis_serve
         assert saved.status == 200 and saved.json["version"] == 2
         got = call(handler, "GET", f"/drafts/{sid}", token=user.token)
         assert got.json["formData"] == {"topic": "offline", "language": "ru"}
+        listed = call(handler, "GET", "/drafts", token=user.token)
+        assert listed.status == 503  # Redis holds most sessions: no list that silently misses them
         done = call(handler, "POST", f"/drafts/{sid}/materialize", token=user.token, body={"reason": "submit"})
-        assert done.status == 200 and done.json["courseId"] == sid and done.json["created"] is False
+        assert done.status == 201 and done.json["courseId"] == sid and done.json["created"] is True
+        # From now on it is a course, not a draft: no save rewrites it.
+        late = call(handler, "PATCH", f"/drafts/{sid}", token=user.token, body={"formData": {"topic": "late"}})
+        assert_error(late, 409, "already_materialized")
+        assert late.json["error"]["details"][0]["courseId"] == sid
+        again = call(handler, "POST", f"/drafts/{sid}/materialize", token=user.token, body={"reason": "submit"})
+        assert again.status == 200 and again.json["created"] is False
     finally:
         redis_server.start()
-    # back in Redis: the database session is still found, and new ones go to Redis again
-    assert call(handler, "GET", f"/drafts/{sid}", token=user.token).json["storage"] == "database"
+    # back in Redis: the database session is still found (materialized), not listed as open, and new
+    # ones go to Redis again
+    got = call(handler, "GET", f"/drafts/{sid}", token=user.token).json
+    assert (got["storage"], got["state"], got["formData"]["topic"]) == ("database", "materialized", "offline")
+    assert call(handler, "GET", "/drafts", token=user.token).json["sessions"] == []
     assert call(handler, "POST", "/drafts", token=user.token).json["storage"] == "redis"
     assert course_count(db) == 1
 

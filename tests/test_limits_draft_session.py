@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from functions.draft_session.app import handler
-from functions.shared.stores.draft_sessions import RedisSessionStore, StoreOutcome, index_key, session_key
+from functions.draft_session.model import CreatesRateLimited, TooManySessions
+from functions.shared.stores.draft_sessions import RedisSessionStore, index_key, session_key
 from tests.conftest import call
 from tests.drafts_workload import create_burst
 
@@ -94,14 +95,16 @@ def parallel_store_creates(url: str, user_id: str, n: int, **limits) -> Counter:
 
     def one():
         client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
-        store = RedisSessionStore(client)
+        store = RedisSessionStore(client, timeout_s=30)
         try:
             barrier.wait(30)
-            store.create(user_id, str(uuid.uuid4()), None, {"topic": "t"}, now_ms=int(time.time() * 1000),
+            store.create(uuid.UUID(user_id), uuid.uuid4(), None, {"topic": "t"}, now_ms=int(time.time() * 1000),
                          ttl_ms=3_600_000, **limits)
             outcome = "created"
-        except StoreOutcome as out:
-            outcome = out.kind
+        except TooManySessions:
+            outcome = "too_many_sessions"
+        except CreatesRateLimited:
+            outcome = "rate_limited"
         finally:
             client.close()
         with lock:
@@ -190,10 +193,11 @@ def test_parallel_fallback_creates_never_exceed_the_session_limit(redis_away, ma
     def one():
         barrier.wait(30)
         try:
-            service._create_in_database(user.id, uuid.uuid4(), {"topic": "t"}, int(time.time() * 1000))
+            service.fallback.create(user.id, uuid.uuid4(), None, {"topic": "t"}, now_ms=int(time.time() * 1000),
+                                    ttl_ms=3_600_000, max_sessions=3, max_per_minute=60)
             outcomes["created"] += 1
-        except Exception as exc:  # the limit is a RateLimited
-            outcomes[getattr(exc, "code", type(exc).__name__)] += 1
+        except TooManySessions:
+            outcomes["too_many_sessions"] += 1
 
     threads = [threading.Thread(target=one, daemon=True) for _ in range(20)]
     for t in threads:

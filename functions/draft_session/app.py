@@ -3,80 +3,121 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Optional
+from datetime import datetime, timezone
+from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..shared.auth import Principal
-from ..shared.http import Service, current_user, json_response, make_app, no_content, note, ok
+from ..shared.http import (
+    Service, current_idempotency, current_user, json_response, make_app, no_content, note, ok, replay_headers)
+from ..shared.idempotency import Idempotency
 from ..shared.settings import get_settings
-from ..shared.stores.courses import PostgresCourses
-from ..shared.stores.draft_sessions import RedisSessionStore
-from .models import CreateDraft, Materialize, Materialized, PatchDraft, Session, SessionList
+from .model import Changes, Session, Summary, Written
+from .models import CreateDraft, FormData, Materialize, Materialized, PatchDraft, SessionList
+from .models import Session as SessionModel
 from .service import DraftSessions
 
 app = make_app("draft_session")
 _service: Optional[DraftSessions] = None
 
 User = Annotated[Principal, Depends(current_user)]
+Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def sessions() -> DraftSessions:
     global _service
     if _service is None:
-        _service = DraftSessions(RedisSessionStore(), PostgresCourses(), get_settings())
+        from ..shared.stores.courses import PostgresCourses
+        from ..shared.stores.database_sessions import DatabaseSessionStore
+        from ..shared.stores.draft_sessions import RedisSessionStore
+
+        settings = get_settings()
+        fallback = DatabaseSessionStore(default_title=settings.default_course_title,
+                                        lifetime_ms=settings.cleanup_max_age_hours * 3600 * 1000)
+        _service = DraftSessions(RedisSessionStore(timeout_s=settings.store_timeout_seconds), fallback,
+                                 PostgresCourses(), settings)
     return _service
 
 
-def _session_response(status: int, session: dict, **headers: str):
-    note(session=session["sessionId"], storage=session["storage"], version=session["version"])
-    return json_response(status, session, headers)
+def iso(ms: Optional[int]) -> Optional[str]:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@app.post("/drafts", summary="Open a draft session", responses=ok(201, Session))
-def create_draft(user: User, body: Annotated[Optional[CreateDraft], Body()] = None):
-    form = body.formData.changes()[0] if body and body.formData else {}
-    session = sessions().create(user.user_id, form)
+def wire_session(s: Session) -> dict[str, Any]:
+    return {"sessionId": str(s.session_id), "organizationId": str(s.organization_id) if s.organization_id else None,
+            "storage": s.storage.value, "createdAt": iso(s.created_ms), "updatedAt": iso(s.updated_ms),
+            "expiresAt": iso(s.expires_ms), "version": s.version, "formData": s.form, "state": s.state.value,
+            "courseId": str(s.course_id) if s.course_id else None}
+
+
+def wire_summary(s: Summary) -> dict[str, Any]:
+    return {"sessionId": str(s.session_id), "topic": s.topic, "updatedAt": iso(s.updated_ms),
+            "expiresAt": iso(s.expires_ms)}
+
+
+def changes_of(form: Optional[FormData]) -> Changes:
+    if form is None:
+        return Changes()
+    set_fields, remove = form.changes()
+    return Changes(set_fields, tuple(remove))
+
+
+def _session_response(status: int, written: Written[Session], **headers: str):
+    s = written.value
+    note(session=s.session_id, storage=s.storage.value, version=s.version, replayed=written.replayed or None)
+    return json_response(status, wire_session(s), {**headers, **replay_headers(written.replayed)})
+
+
+@app.post("/drafts", summary="Open a draft session", responses=ok(201, SessionModel))
+def create_draft(user: User, key: Key, body: Annotated[Optional[CreateDraft], Body()] = None):
+    form = changes_of(body.formData if body else None).set
+    written = sessions().create(user.user_id, form, key)
     note(event="draft_created")
-    return _session_response(201, session, Location=f"/drafts/{session['sessionId']}")
+    return _session_response(201, written, Location=f"/drafts/{written.value.session_id}")
 
 
 @app.get("/drafts", summary="List the caller's open draft sessions", responses=ok(200, SessionList))
 def list_drafts(user: User):
     items = sessions().list(user.user_id)
     note(event="drafts_listed", count=len(items))
-    return json_response(200, {"sessions": items})
+    return json_response(200, {"sessions": [wire_summary(s) for s in items]})
 
 
-@app.get("/drafts/<session_id>", summary="Read a draft session", responses=ok(200, Session))
+@app.get("/drafts/<session_id>", summary="Read a draft session", responses=ok(200, SessionModel))
 def get_draft(session_id: uuid.UUID, user: User):
     note(event="draft_read")
-    return _session_response(200, sessions().get(user.user_id, session_id))
+    return _session_response(200, Written(sessions().get(user.user_id, session_id)))
 
 
-@app.patch("/drafts/<session_id>", summary="Autosave: merge fields into a draft session", responses=ok(200, Session))
-def patch_draft(session_id: uuid.UUID, user: User, body: Annotated[PatchDraft, Body()]):
-    set_fields, remove = body.formData.changes()
-    note(event="draft_saved", fields=len(set_fields) + len(remove))
-    return _session_response(200, sessions().patch(user.user_id, session_id, set_fields, remove, body.version))
+@app.patch("/drafts/<session_id>", summary="Autosave: merge fields into a draft session",
+           responses=ok(200, SessionModel))
+def patch_draft(session_id: uuid.UUID, user: User, key: Key, body: Annotated[PatchDraft, Body()]):
+    changes = changes_of(body.formData)
+    note(event="draft_saved", fields=len(changes.set) + len(changes.remove))
+    return _session_response(200, sessions().patch(user.user_id, session_id, changes, body.version, key))
 
 
 @app.delete("/drafts/<session_id>", summary="Discard a draft session", responses={204: {"description": "Deleted"}})
-def delete_draft(session_id: uuid.UUID, user: User):
-    sessions().delete(user.user_id, session_id)
-    note(event="draft_deleted", session=session_id)
-    return no_content()
+def delete_draft(session_id: uuid.UUID, user: User, key: Key):
+    written = sessions().delete(user.user_id, session_id, key)
+    note(event="draft_deleted", session=session_id, replayed=written.replayed or None)
+    return no_content(replay_headers(written.replayed))
 
 
 @app.post("/drafts/<session_id>/materialize", summary="Create the course row (once) from a draft session",
           responses={**ok(201, Materialized, "Created now"), **ok(200, Materialized, "Materialized before")})
-def materialize(session_id: uuid.UUID, user: User, body: Annotated[Materialize, Body()]):
-    set_fields, remove = body.formData.changes() if body.formData else ({}, [])
-    ref = sessions().materialize(user.user_id, session_id, body.reason, set_fields, remove)
-    note(event="draft_materialized", session=session_id, course=ref.course_id, created=ref.created, reason=body.reason)
+def materialize(session_id: uuid.UUID, user: User, key: Key, body: Annotated[Materialize, Body()]):
+    written = sessions().materialize(user.user_id, session_id, body.reason, changes_of(body.formData), key)
+    ref = written.value
+    note(event="draft_materialized", session=session_id, course=ref.course_id, created=ref.created,
+         reason=body.reason, replayed=written.replayed or None)
     return json_response(201 if ref.created else 200, {
-        "courseId": str(ref.course_id), "slug": ref.slug, "sessionId": str(session_id), "created": ref.created})
+        "courseId": str(ref.course_id), "slug": ref.slug, "sessionId": str(session_id), "created": ref.created},
+        replay_headers(written.replayed))
 
 
 service = Service("draft_session", app)

@@ -63,6 +63,10 @@ class Session(BaseModel):
     expiresAt: Optional[str]
     version: int
     formData: dict
+    state: Literal["open", "materializing", "materialized"] = Field(
+        description="open: takes saves; materializing: its course is being created; materialized: it became "
+                    "the course `courseId` and takes no more saves (409 already_materialized)")
+    courseId: Optional[str] = Field(description="the course this draft became (reserved while materializing)")
 
 
 class SessionSummary(BaseModel):

@@ -1,7 +1,8 @@
 """Draft sessions: the course-creation form lives here until a course is really needed.
 
-Free of HTTP and of any store's client: it talks to a session store and a course repository
-(functions.shared.stores) and raises the domain errors of functions.shared.errors.
+The life cycle (model.py, docs/DRAFTS.md) over two session stores with one interface: Redis, and
+the database fallback (DRAFT_DB_FALLBACK) for when Redis is unreachable. Free of HTTP and of any
+store's client; it raises the contract's errors of functions.shared.errors.
 """
 
 from __future__ import annotations
@@ -9,25 +10,61 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
-from ..shared.errors import Forbidden, NotFound, RateLimited, StoreUnavailable, VersionConflict
+from ..shared.errors import (
+    AlreadyMaterialized, Forbidden, NotFound, RateLimited, StoreUnavailable, ValidationFailed, VersionConflict)
 from ..shared.settings import Settings
-from ..shared.stores.courses import CourseRef, NewCourse
-from ..shared.stores.draft_sessions import StoreOutcome
+from .model import (
+    Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, NewCourse, NoOrganization,
+    Refusal, Session, SessionClosed, SessionMissing, Storage, Summary, TooManySessions, VersionMismatch, Written)
 
 log = logging.getLogger(__name__)
-ORG_CACHE_SECONDS = 300
+ORG_CACHE_SECONDS = 300  # only for a new session's organizationId; a course reads users at its insert
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class SessionStore(Protocol):
+    storage: Storage
+
+    def create(self, user_id: uuid.UUID, session_id: uuid.UUID, org_id: Optional[uuid.UUID], form: dict[str, Any],
+               *, now_ms: int, ttl_ms: int, max_sessions: int, max_per_minute: int,
+               idem: Optional[Idempotency] = None) -> Written[Session]: ...
+
+    def get(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Optional[Session]: ...
+
+    def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, expected_version: Optional[int],
+              now_ms: int, ttl_ms: int, idem: Optional[Idempotency] = None) -> Written[Session]: ...
+
+    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, *,
+               idem: Optional[Idempotency] = None) -> Written[None]: ...
+
+    def begin_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, course_id: uuid.UUID,
+                          reason: str, attempt: str, now_ms: int,
+                          idem: Optional[Idempotency] = None) -> Written[Materializing]: ...
+
+    def finish_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, course: CourseRef, *,
+                           idem: Optional[Idempotency] = None) -> Written[CourseRef]: ...
+
+    def reopen(self, user_id: uuid.UUID, session_id: uuid.UUID, *, attempt: str, checked: bool) -> bool: ...
+
+    def list(self, user_id: uuid.UUID, *, now_ms: int) -> list[Summary]: ...
+
+
+class FallbackStore(SessionStore, Protocol):
+    def replay_of(self, user_id: uuid.UUID, idem: Idempotency) -> Optional[Written[Session]]: ...
+
+
+class Courses(Protocol):
+    def organization_of(self, user_id: uuid.UUID) -> Optional[uuid.UUID]: ...
+
+    def create(self, course: NewCourse) -> CourseRef: ...
 
 
 class DraftSessions:
-    def __init__(self, store, courses, settings: Settings, clock: Callable[[], float] = time.time):
-        self.store = store
+    def __init__(self, sessions: SessionStore, fallback: FallbackStore, courses: Courses, settings: Settings,
+                 clock: Callable[[], float] = time.time):
+        self.sessions = sessions  # Redis
+        self.fallback = fallback  # the database: sessions created while Redis was down, and every course row
         self.courses = courses
         self.settings = settings
         self.clock = clock
@@ -43,7 +80,7 @@ class DraftSessions:
         return self.settings.draft_ttl_seconds * 1000
 
     def organization_of(self, user_id: uuid.UUID) -> Optional[uuid.UUID]:
-        """users.organization_id, cached per container for a few minutes (it rarely changes)."""
+        """users.organization_id, cached per container for a few minutes (a new session shows it)."""
         cached = self._orgs.get(user_id)
         if cached and cached[1] > self.clock():
             return cached[0]
@@ -51,175 +88,190 @@ class DraftSessions:
         self._orgs[user_id] = (org, self.clock() + ORG_CACHE_SECONDS)
         return org
 
-    def _require_org(self, user_id: uuid.UUID) -> uuid.UUID:
-        org = self.organization_of(user_id)
-        if org is None:
-            raise Forbidden("Your user belongs to no organization, so it cannot create courses.")
-        return org
-
     def _title(self, form: dict[str, Any]) -> str:
         return (form.get("topic") or "").strip() or self.settings.default_course_title
 
-    def _redis_session(self, s: dict[str, Any]) -> dict[str, Any]:
-        return {"sessionId": s["sessionId"], "organizationId": s["organizationId"], "storage": "redis",
-                "createdAt": iso(s["createdAt"]), "updatedAt": iso(s["updatedAt"]),
-                "expiresAt": iso(s["expiresAt"]), "version": s["version"], "formData": s["formData"]}
+    def _falls_back(self, exc: StoreUnavailable) -> bool:
+        """Whether Redis's failure sends this call to the database store. A misconfiguration (a wrong
+        password, an untrusted certificate) is not an outage: no fallback hides it."""
+        return self.settings.draft_db_fallback and not exc.misconfigured
 
-    def _db_session(self, row: dict[str, Any]) -> dict[str, Any]:
-        created = datetime.fromisoformat(row["createdAt"].replace("Z", "+00:00"))
-        expires = created + timedelta(hours=self.settings.cleanup_max_age_hours)
-        return {"sessionId": row["sessionId"], "organizationId": row["organizationId"], "storage": "database",
-                "createdAt": row["createdAt"], "updatedAt": row["updatedAt"],
-                "expiresAt": expires.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "version": row["version"], "formData": row["formData"]}
+    def _on_either(self, op: Callable[[SessionStore], Any]) -> Any:
+        """Run `op` on the store that has the session: Redis, else the database.
 
-    def _fallback_row(self, user_id: uuid.UUID, session_id: uuid.UUID, redis_down: bool) -> dict[str, Any]:
-        """A session Redis does not have: a database-stored one, or nothing (404, or 503 if unsure)."""
-        row = self.courses.get_fallback(user_id, session_id) if self.settings.draft_db_fallback else None
-        if row:
-            return row
-        if redis_down:
-            raise StoreUnavailable("redis")
-        raise NotFound("No such draft session (it may have expired).")
+        Redis answering "missing" sends the call to the database, which holds the fallback sessions
+        and every course row (a Redis session's tombstone can be gone while its course exists).
+        Redis down sends it there too when the fallback is on; if the database does not have the
+        session either, Redis's failure is the answer (the session may well be there).
+        """
+        try:
+            return op(self.sessions)
+        except SessionMissing:
+            return op(self.fallback)
+        except StoreUnavailable as down:
+            if not self._falls_back(down):
+                raise
+            try:
+                return op(self.fallback)
+            except SessionMissing:
+                raise down from None
 
     # --- the operations of the API ---
 
-    def create(self, user_id: uuid.UUID, form: dict[str, Any]) -> dict[str, Any]:
-        session_id = uuid.uuid4()
+    def create(self, user_id: uuid.UUID, form: dict[str, Any], idem: Optional[Idempotency] = None) -> Written[Session]:
         try:
             org = self.organization_of(user_id)
         except StoreUnavailable:
-            org = None  # sessions must not depend on Postgres; materialize resolves it again
+            org = None  # sessions must not depend on Postgres; the course reads users again
         else:
             if org is None:
-                raise Forbidden("Your user belongs to no organization, so it cannot create courses.")
-        now = self._now_ms()
-        try:
-            s = self.store.create(
-                str(user_id), str(session_id), str(org) if org else None, form, now_ms=now, ttl_ms=self._ttl_ms,
-                max_sessions=self.settings.draft_max_sessions_per_user,
-                max_per_minute=self.settings.draft_max_creates_per_minute)
-        except StoreOutcome as out:
-            if out.kind == "too_many_sessions":
-                raise RateLimited(
-                    f"You have {self.settings.draft_max_sessions_per_user} open drafts; finish or delete one first.",
-                    retry_after=60, code="too_many_sessions") from None
-            raise RateLimited("Too many new drafts this minute.", retry_after=max(1, (out.value or 1000) // 1000 + 1)) from None
-        except StoreUnavailable:
-            if not self.settings.draft_db_fallback:
-                raise
-            return self._create_in_database(user_id, session_id, form, now)
-        return self._redis_session(s)
+                raise _no_organization()
+        with _refusals():
+            if idem is not None and self.settings.draft_db_fallback and org is not None:
+                # A create answered from the database while Redis was down, retried now it is back.
+                replay = self.fallback.replay_of(user_id, idem)
+                if replay is not None:
+                    return replay
+            limits = dict(now_ms=self._now_ms(), ttl_ms=self._ttl_ms, idem=idem,
+                          max_sessions=self.settings.draft_max_sessions_per_user,
+                          max_per_minute=self.settings.draft_max_creates_per_minute)
+            try:
+                return self.sessions.create(user_id, uuid.uuid4(), org, form, **limits)
+            except StoreUnavailable as down:
+                if not self._falls_back(down):
+                    raise
+                log.warning("redis down (%s): draft created in the database (DRAFT_DB_FALLBACK)", down.reason)
+                # A fresh id: the Redis create that failed can never surface under the id given here.
+                return self.fallback.create(user_id, uuid.uuid4(), org, form, **limits)
 
-    def _create_in_database(self, user_id: uuid.UUID, session_id: uuid.UUID, form: dict, now: int) -> dict:
-        org = self._require_org(user_id)  # Postgres down too: StoreUnavailable, a 503
-        log.warning("redis down: draft created in the database (DRAFT_DB_FALLBACK)")
-        created = self.courses.create_fallback(
-            NewCourse(session_id=session_id, user_id=user_id, organization_id=org, title=self._title(form),
-                      language=form.get("language"), form=form, reason="fallback"), now_iso=iso(now),
-            session_limit=self.settings.draft_max_sessions_per_user)
-        if created is None:  # the limit holds in the fallback too: each of these is a courses row
-            raise RateLimited(
-                f"You have {self.settings.draft_max_sessions_per_user} open drafts; finish or delete one first.",
-                retry_after=60, code="too_many_sessions")
-        return self._db_session(self.courses.get_fallback(user_id, session_id))
-
-    def list(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    def list(self, user_id: uuid.UUID) -> list[Summary]:
         now = self._now_ms()
-        sessions = [{"sessionId": s["sessionId"], "topic": s["topic"], "updatedAt": iso(s["updatedAt"]),
-                     "expiresAt": iso(s["expiresAt"])} for s in self.store.list(str(user_id), now_ms=now)]
+        found = self.sessions.list(user_id, now_ms=now)
         if self.settings.draft_db_fallback:
             try:
-                rows = self.courses.list_fallback(user_id)
+                found += self.fallback.list(user_id, now_ms=now)
             except StoreUnavailable:
-                rows = []  # the Redis sessions are the common case; do not fail the list for the rest
-            for row in rows:
-                sessions.append({"sessionId": row["sessionId"], "topic": row["topic"],
-                                 "updatedAt": row["updatedAt"], "expiresAt": None})
-        return sorted(sessions, key=lambda s: s["updatedAt"], reverse=True)
+                pass  # the Redis sessions are the common case; do not fail the list for the rest
+        return sorted(found, key=lambda s: s.updated_ms, reverse=True)
 
-    def get(self, user_id: uuid.UUID, session_id: uuid.UUID) -> dict[str, Any]:
-        redis_down = False
+    def get(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Session:
+        def read(store: SessionStore) -> Session:
+            found = store.get(user_id, session_id)
+            if found is None:
+                raise SessionMissing()
+            return found
+
+        with _refusals():
+            return self._on_either(read)
+
+    def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, version: Optional[int],
+              idem: Optional[Idempotency] = None) -> Written[Session]:
+        with _refusals():
+            return self._on_either(lambda store: store.patch(
+                user_id, session_id, changes, expected_version=version, now_ms=self._now_ms(), ttl_ms=self._ttl_ms,
+                idem=idem))
+
+    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, idem: Optional[Idempotency] = None) -> Written[None]:
+        with _refusals():
+            return self._on_either(lambda store: store.delete(user_id, session_id, idem=idem))
+
+    def materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, reason: str, changes: Changes,
+                    idem: Optional[Idempotency] = None) -> Written[CourseRef]:
+        """Create the session's course exactly once: take the snapshot and close the session in one
+        step, commit the row, then leave the tombstone. Never delete first."""
+        attempt = uuid.uuid4().hex
+        holder: list[SessionStore] = []
+
+        def begin(store: SessionStore) -> Written[Materializing]:
+            begun = store.begin_materialize(user_id, session_id, changes, course_id=uuid.uuid4(), reason=reason,
+                                            attempt=attempt, now_ms=self._now_ms(), idem=idem)
+            holder.append(store)
+            return begun
+
+        with _refusals():
+            begun = self._on_either(begin)
+            store, m = holder[-1], begun.value
+            if m.course is not None:  # committed before (or by the store itself): nothing to insert
+                if begun.replayed or m.session is None:
+                    return Written(m.course, begun.replayed)
+                return self._finish(store, user_id, session_id, m.course, idem)
+            course = self._insert(store, user_id, session_id, m, attempt)
+            return self._finish(store, user_id, session_id, course, idem)
+
+    def _insert(self, store: SessionStore, user_id: uuid.UUID, session_id: uuid.UUID, m: Materializing,
+                attempt: str) -> CourseRef:
+        assert m.session is not None
+        form = m.session.form
         try:
-            s = self.store.get(str(user_id), str(session_id))
-            if s:
-                return self._redis_session(s)
-        except StoreUnavailable:
-            if not self.settings.draft_db_fallback:
-                raise
-            redis_down = True
-        return self._db_session(self._fallback_row(user_id, session_id, redis_down))
+            return self.courses.create(NewCourse(
+                course_id=m.course_id, session_id=session_id, user_id=user_id, title=self._title(form),
+                language=form.get("language"), form=form, reason=m.reason))
+        except NoOrganization:
+            self._reopen(store, user_id, session_id, attempt, checked=True)
+            raise
+        except StoreUnavailable as exc:
+            if exc.applied is False:  # the insert never reached Postgres
+                self._reopen(store, user_id, session_id, attempt, checked=False)
+            raise  # applied=None: it may have committed; the next materialize resumes, exactly once
 
-    def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, set_fields: dict, remove: list[str],
-              version: Optional[int]) -> dict[str, Any]:
-        redis_down = False
+    def _reopen(self, store: SessionStore, user_id: uuid.UUID, session_id: uuid.UUID, attempt: str,
+                *, checked: bool) -> None:
         try:
-            s = self.store.patch(str(user_id), str(session_id), set_fields, remove, expected_version=version,
-                                 now_ms=self._now_ms(), ttl_ms=self._ttl_ms)
-            return self._redis_session(s)
-        except StoreOutcome as out:
-            if out.kind == "version_conflict":
-                raise _conflict(out.value) from None
+            store.reopen(user_id, session_id, attempt=attempt, checked=checked)
         except StoreUnavailable:
-            if not self.settings.draft_db_fallback:
-                raise
-            redis_down = True
-        row = self._fallback_row(user_id, session_id, redis_down)
-        merged_topic = set_fields.get("topic", None if "topic" in remove else row["formData"].get("topic"))
-        updated = self.courses.patch_fallback(
-            user_id, session_id, set_fields, remove, expected_version=version, now_iso=iso(self._now_ms()),
-            title=self._title({"topic": merged_topic}))
-        if updated is None:
-            raise NotFound("No such draft session (it may have expired).")
-        if updated.get("conflict"):
-            raise _conflict(updated["version"])
-        return self._db_session(updated)
+            log.warning("materialize failed and the session could not be reopened; the next call resumes it")
 
-    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
-        if not self.store.delete(str(user_id), str(session_id)):
-            raise NotFound("No such draft session (it may have expired).")
-
-    def materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, reason: str,
-                    set_fields: dict, remove: list[str]) -> CourseRef:
-        """Create the session's course exactly once; the session is removed only after the commit."""
-        session = None
-        redis_down = False
+    def _finish(self, store: SessionStore, user_id: uuid.UUID, session_id: uuid.UUID, course: CourseRef,
+                idem: Optional[Idempotency]) -> Written[CourseRef]:
         try:
-            if set_fields or remove:
-                session = self.store.patch(str(user_id), str(session_id), set_fields, remove,
-                                           expected_version=None, now_ms=self._now_ms(), ttl_ms=self._ttl_ms)
-            else:
-                session = self.store.get(str(user_id), str(session_id))
-        except StoreOutcome:
-            session = None
+            return store.finish_materialize(user_id, session_id, course, idem=idem)
         except StoreUnavailable:
-            if not self.settings.draft_db_fallback:
-                raise
-            redis_down = True
-        if session is None:
-            # Already materialized (the session is gone, the row stays), or a database-stored session.
-            existing = self.courses.find_by_session(user_id, session_id)
-            if existing:
-                # A database-stored session still takes the submit's final values; a repeat of an
-                # already materialized one answers the row as it is.
-                if (set_fields or remove) and self.courses.get_fallback(user_id, session_id):
-                    self.patch(user_id, session_id, set_fields, remove, None)
-                return existing
-            if redis_down:
-                raise StoreUnavailable("redis")
-            raise NotFound("No such draft session (it may have expired).")
-        form = session["formData"]
-        ref = self.courses.materialize(NewCourse(
-            session_id=session_id, user_id=user_id, organization_id=self._require_org(user_id),
-            title=self._title(form), language=form.get("language"), form=form, reason=reason))
-        try:
-            self.store.delete(str(user_id), str(session_id))
-        except StoreUnavailable:
-            # The row is committed; the session expires by its TTL and a repeat answers the same row.
-            log.warning("materialized, but the session could not be removed from redis yet")
-        return ref
+            # The row is committed: the answer holds. The session stays "materializing" (saves are
+            # refused with 409 naming this course) until a repeat leaves the tombstone.
+            log.warning("materialized, but the tombstone could not be left in redis yet")
+            return Written(course)
 
 
-def _conflict(current: Optional[int]) -> VersionConflict:
-    return VersionConflict("The draft was changed elsewhere; reload it and apply your change again.",
-                           details=[{"field": "version", "message": f"current version is {current}"}])
+class _refusals:
+    """The stores' refusals as the contract's errors (a context manager, so each call site is one line)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc: Optional[BaseException], tb) -> bool:
+        if not isinstance(exc, Refusal):
+            return False
+        err = _error_of(exc)
+        err.replayed = exc.replayed
+        raise err from None
+
+
+def _error_of(refusal: Refusal):
+    if isinstance(refusal, SessionMissing):
+        return NotFound("No such draft session (it may have expired).")
+    if isinstance(refusal, VersionMismatch):
+        return VersionConflict("The draft was changed elsewhere; reload it and apply your change again.",
+                               details=[{"field": "version", "message": f"current version is {refusal.current}"}])
+    if isinstance(refusal, SessionClosed):
+        course = str(refusal.course_id) if refusal.course_id else None
+        being = "is being created" if refusal.state.value == "materializing" else "exists"
+        return AlreadyMaterialized(
+            f"This draft was submitted: its course {being}, so it takes no more changes.",
+            details=[{"field": "sessionId", "courseId": course, "state": refusal.state.value,
+                      "message": f"materialized as course {course}"}])
+    if isinstance(refusal, TooManySessions):
+        return RateLimited("You have too many open drafts; finish or delete one first.", retry_after=60,
+                           code="too_many_sessions")
+    if isinstance(refusal, CreatesRateLimited):
+        return RateLimited("Too many new drafts this minute.", retry_after=max(1, refusal.retry_after_ms // 1000 + 1))
+    if isinstance(refusal, KeyReused):
+        return ValidationFailed("This Idempotency-Key was used for another request.",
+                                details=[{"field": "Idempotency-Key", "code": "key_reused",
+                                          "message": "already used for a different request; send a new key"}])
+    if isinstance(refusal, NoOrganization):
+        return _no_organization()
+    raise TypeError(f"unmapped refusal {type(refusal).__name__}")
+
+
+def _no_organization() -> Forbidden:
+    return Forbidden("Your user belongs to no organization, so it cannot create courses.")

@@ -10,6 +10,7 @@ class ApiError(Exception):
 
     status = 400
     code = "bad_request"
+    replayed = False  # the stored first answer of an Idempotency-Key, given again
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
+from . import idempotency
 from .auth import Authenticator, Principal
 from .errors import (
     ApiError,
@@ -45,6 +46,10 @@ _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # Per-invocation state. A ContextVar keeps it right in the threaded dev server as well as in Lambda.
 _principal: contextvars.ContextVar[Optional[Principal]] = contextvars.ContextVar("principal", default=None)
 _log_fields: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("log_fields", default=None)
+_idempotency: contextvars.ContextVar[Optional[idempotency.Idempotency]] = contextvars.ContextVar(
+    "idempotency", default=None)
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+REPLAYED = "Idempotent-Replayed"
 
 
 def dumps(body: Any) -> str:
@@ -73,6 +78,15 @@ def current_user() -> Principal:
     return principal
 
 
+def current_idempotency() -> Optional[idempotency.Idempotency]:
+    """A route dependency: this write's Idempotency-Key (scoped to the caller by the store), or None."""
+    return _idempotency.get()
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    return {REPLAYED: "true"} if replayed else {}
+
+
 def current_admin() -> Principal:
     principal = current_principal()
     if not principal.is_admin:
@@ -88,7 +102,7 @@ def error_response(err: ApiError) -> Response:
         status_code=err.status,
         content_type=JSON,
         body={"error": body},
-        headers=dict(err.headers),
+        headers={**err.headers, **replay_headers(err.replayed)},
     )
 
 
@@ -108,8 +122,8 @@ def ok(status: int, model: type, description: str = "Success") -> dict:
     return {status: {"description": description, "content": {JSON: {"model": model}}}}
 
 
-def no_content() -> Response:
-    return Response(status_code=204, content_type=None, body="")
+def no_content(headers: Optional[dict[str, str]] = None) -> Response:
+    return Response(status_code=204, content_type=None, body="", headers=headers or {})
 
 
 def _field_path(loc: tuple) -> str:
@@ -198,8 +212,7 @@ def make_app(title: str) -> LambdaFunctionUrlResolver:
 
     @app.exception_handler(StoreUnavailable)
     def _store_down(exc: StoreUnavailable):
-        note(outcome="unavailable", store=exc.store, cause=type(exc.cause).__name__ if exc.cause else None)
-        return _unavailable(exc.store)
+        return _unavailable(exc, app.current_event.http_method)
 
     @app.not_found
     def _not_found(_exc: NotFoundError):
@@ -217,10 +230,20 @@ def make_app(title: str) -> LambdaFunctionUrlResolver:
     return app
 
 
-def _unavailable(store: str) -> Response:
+def _unavailable(exc: StoreUnavailable, method: str) -> Response:
+    """503 with Retry-After. A write's answer says what is known of its outcome: "nothing was changed"
+    only when that is certain; after a timeout the write may land or have landed (API.md)."""
+    note(outcome="unavailable", store=exc.store, cause=type(exc.cause).__name__ if exc.cause else None,
+         reason=exc.reason, applied=exc.applied)
     retry = get_settings().retry_after_seconds
-    err = Unavailable(f"The {store} store is unavailable; nothing was changed. Retry shortly.",
-                      headers={"Retry-After": str(retry)})
+    if method.upper() not in WRITES:
+        outcome = "Retry shortly."
+    elif exc.applied is False:
+        outcome = "nothing was changed. Retry shortly."
+    else:
+        outcome = ("it is not known whether the change was applied. Retrying with the same Idempotency-Key "
+                   "is safe.")
+    err = Unavailable(f"The {exc.store} store is unavailable; {outcome}", headers={"Retry-After": str(retry)})
     return error_response(err)
 
 
@@ -239,6 +262,31 @@ def _is_json(event: dict) -> bool:
         return True
     content_type = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
     return not content_type.strip() or content_type.strip().lower().startswith("application/json")
+
+
+def _method(event: dict) -> str:
+    return ((event.get("requestContext") or {}).get("http") or {}).get("method", "")
+
+
+def _idempotency_of(event: dict) -> Optional[idempotency.Idempotency]:
+    """The request's Idempotency-Key (writes only); a malformed one is a 400, before anything is done."""
+    if _method(event).upper() not in WRITES:
+        return None
+    key = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "idempotency-key"), None)
+    if key is None:
+        return None
+    try:
+        body = _loads(event["body"]) if event.get("body") else None
+    except json.JSONDecodeError:
+        return None  # the body is refused as it is anyway (400), key or no key
+    try:
+        found = idempotency.from_request(key, method=_method(event), path=event.get("rawPath") or "/",
+                                         query=event.get("rawQueryString") or "", body=body)
+    except idempotency.MalformedKey as exc:
+        raise BadRequest("The Idempotency-Key header is malformed.",
+                         details=[{"field": idempotency.HEADER, "message": str(exc)}]) from None
+    note(idempotencyKey=found.key_hash[:12] if found else None)
+    return found
 
 
 def _decode_base64_body(event: dict) -> dict:
@@ -277,12 +325,14 @@ class Service:
         fields: dict[str, Any] = {"event": f"{self.name}_request"}
         token_f = _log_fields.set(fields)
         token_p = _principal.set(None)
+        token_i = _idempotency.set(None)
         try:
             http = (event.get("requestContext") or {}).get("http") or {}
             fields.update(method=http.get("method"), path=event.get("rawPath"))
             response = self._dispatch(event, context)
         finally:
             _principal.reset(token_p)
+            _idempotency.reset(token_i)
             _log_fields.reset(token_f)
         status = response.get("statusCode", 500)
         fields.setdefault("outcome", "ok" if status < 400 else "error")
@@ -305,14 +355,14 @@ class Service:
                 note(user=principal.label)
             if not _is_json(event):
                 raise BadRequest("Send the body as application/json.")
+            _idempotency.set(_idempotency_of(event))
             with self._lock:
                 return self.app.resolve(event, context)
         except ApiError as exc:
             note(outcome=exc.code)
             return _as_lambda(error_response(exc))
         except StoreUnavailable as exc:
-            note(outcome="unavailable", store=exc.store)
-            return _as_lambda(_unavailable(exc.store))
+            return _as_lambda(_unavailable(exc, _method(event)))
         except Exception as exc:  # never a stack trace to the caller; the log has it
             self.logger.exception("unhandled_error", extra={"error": type(exc).__name__})
             note(outcome="internal_error")
