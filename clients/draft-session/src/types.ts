@@ -18,12 +18,9 @@ export type SessionSummary = Schemas['SessionSummary'];
 export type SessionList = Schemas['SessionList'];
 export type ErrorBody = Schemas['ErrorBody'];
 
-/**
- * The session's life cycle (API.md: "open" | "materializing" | "materialized"). Optional here only
- * while docs/openapi.json predates it: the generated type, once it has `state`, wins.
- */
-export type SessionState = 'open' | 'materializing' | 'materialized';
-export type Session = Schemas['Session'] & { state?: SessionState; courseId?: string | null };
+/** The session's life cycle: open, materializing (its course is being created), materialized. */
+export type Session = Schemas['Session'];
+export type SessionState = Session['state'];
 
 /**
  * One detail of an error answer. API.md adds a stable `code` (and sometimes `limit`) to validation

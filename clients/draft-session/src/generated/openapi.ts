@@ -161,6 +161,11 @@ export interface components {
         };
         /** Session */
         Session: {
+            /**
+             * Courseid
+             * @description the course this draft became (reserved while materializing)
+             */
+            courseId: string | null;
             /** Createdat */
             createdAt: string;
             /** Expiresat */
@@ -173,6 +178,12 @@ export interface components {
             organizationId: string | null;
             /** Sessionid */
             sessionId: string;
+            /**
+             * State
+             * @description open: takes saves; materializing: its course is being created; materialized: it became the course `courseId` and takes no more saves (409 already_materialized)
+             * @enum {string}
+             */
+            state: "open" | "materializing" | "materialized";
             /**
              * Storage
              * @enum {string}
