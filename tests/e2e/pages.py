@@ -3,6 +3,7 @@ draft badge's state, reading the session id, the course rows, polling the server
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -42,3 +43,13 @@ def eventually(check, *, timeout: float = 20.0, interval: float = 0.2):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def duplicate_tab(context, page, url: str):
+    """A second tab holding the same session, as Chrome's "Duplicate tab" makes (it copies sessionStorage)."""
+    stored = page.evaluate("sessionStorage.getItem('course-draft')")
+    twin = context.new_page()
+    twin.add_init_script(f"sessionStorage.setItem('course-draft', {json.dumps(stored)})")
+    twin.goto(url)
+    wait_state(twin, "saved")
+    return twin

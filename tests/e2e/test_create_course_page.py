@@ -9,7 +9,7 @@ import time
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.pages import STATE, course_rows, eventually, open_form, session_id, wait_state
+from tests.e2e.pages import STATE, course_rows, duplicate_tab, eventually, open_form, session_id, wait_state
 
 
 def watch_network(context, page) -> list[tuple[str, dict]]:
@@ -81,6 +81,40 @@ def test_file_upload_materializes_the_course_first(context, dev_server, api, db,
     page.click('button:has-text("Создать курс")')  # submit after the upload: the same course, no second row
     wait_state(page, "materialized")
     assert [r[0] for r in course_rows(db)] == [course_id]
+
+
+def test_a_reload_shows_a_submitted_draft_as_submitted(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    page.fill('[name="topic"]', "Отправлен до перезагрузки")
+    page.click('button:has-text("Создать курс")')
+    wait_state(page, "materialized")
+    course_id = page.get_attribute("#result", "data-course-id")
+
+    page.reload()
+    wait_state(page, "materialized")
+    assert page.get_attribute("#result", "data-course-id") == course_id
+    assert "Курс создан" in page.inner_text("#result")
+    assert api.sessions() == [] and len(course_rows(db)) == 1  # no fresh session behind the submitted one
+
+
+def test_a_submit_in_another_tab_is_explained_and_changes_nothing(context, dev_server, api, db, output_dir):
+    first = open_form(context, dev_server.page)
+    first.fill('[name="topic"]', "Отправлено в первой вкладке")
+    wait_state(first, "saved")
+    second = duplicate_tab(context, first, dev_server.page)
+    first.click('button:has-text("Создать курс")')
+    wait_state(first, "materialized")
+    course_id, title = course_rows(db)[0][:2]
+
+    second.fill('[name="description"]', "Правка после отправки")  # its save meets 409 already_materialized
+    wait_state(second, "materialized")
+    assert "уже отправлен" in second.inner_text("#result")
+    assert second.get_attribute("#result", "data-course-id") == str(course_id)
+    assert second.is_disabled('[name="description"]')
+    second.screenshot(path=str(output_dir / "already-submitted.png"), full_page=True)
+    assert [(r[0], r[1]) for r in course_rows(db)] == [(course_id, title)]
+    assert db.execute("SELECT settings->'draftForm'->>'topic', settings->'draftForm'->>'description' "
+                      "FROM courses").fetchone() == (title, None)  # the form the course kept: the first tab's
 
 
 # --- the session's life in a browser (3.2) ---
