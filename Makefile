@@ -34,12 +34,13 @@ node-build: node-deps
 	npm run --silent build -w clients/draft-session
 	npm run --silent build -w examples/react-create-course
 
-## make node-check: client types against docs/openapi.json, tsc --noEmit of the client and the example,
-## the client's unit tests (node's test runner, fake timers).
+## make node-check: client types against docs/openapi.json, tsc of the client (its build) and tsc --noEmit
+## of the example, the client's unit tests (node's test runner, fake timers), what npm pack would ship.
 node-check: node-build
 	npm run --silent check-types -w clients/draft-session
 	npm run --silent typecheck -w examples/react-create-course
 	npm test --silent -w clients/draft-session
+	npm run --silent check-pack -w clients/draft-session
 
 ## make client-types: regenerate the client's types after `make openapi` (node-check fails while they are stale).
 client-types: node-deps
