@@ -53,3 +53,43 @@ def duplicate_tab(context, page, url: str):
     twin.goto(url)
     wait_state(twin, "saved")
     return twin
+
+
+# --- cases both pages (plain and React) must pass the same way ---
+
+def check_two_tabs_are_two_sessions(context, url: str, api, db):
+    """Two tabs of one browser: two sessions, each with its own form, and no course row. Returns the second."""
+    first, second = open_form(context, url), open_form(context, url)
+    first.fill('[name="topic"]', "Первая вкладка")
+    second.fill('[name="topic"]', "Вторая вкладка")
+    wait_state(first, "saved")
+    wait_state(second, "saved")
+    ids = {session_id(first), session_id(second)}
+    assert len(ids) == 2
+    assert {s["sessionId"] for s in api.sessions()} == ids
+    assert {api.session(i)["formData"]["topic"] for i in ids} == {"Первая вкладка", "Вторая вкладка"}
+    assert course_rows(db) == []
+    return second
+
+
+def check_a_submit_in_one_tab_closes_the_other(context, url: str, db):
+    """Tab one submits; tab two (the same session) edits: it says "already submitted", names the course,
+    locks the form, and the course keeps tab one's form. Returns tab two."""
+    first = open_form(context, url)
+    first.fill('[name="topic"]', "Отправлено в первой вкладке")
+    wait_state(first, "saved")
+    second = duplicate_tab(context, first, url)
+    assert session_id(second) == session_id(first)
+    first.click('button:has-text("Создать курс")')
+    wait_state(first, "materialized")
+    course_id, title = course_rows(db)[0][:2]
+
+    second.fill('[name="description"]', "Правка после отправки")  # its save meets 409 already_materialized
+    second.wait_for_selector("#result:has-text('уже отправлен')")
+    wait_state(second, "materialized")
+    assert second.get_attribute("#result", "data-course-id") == str(course_id)
+    assert second.is_disabled('[name="description"]')
+    assert [(r[0], r[1]) for r in course_rows(db)] == [(course_id, title)]  # nothing changed, no second row
+    assert db.execute("SELECT settings->'draftForm'->>'topic', settings->'draftForm'->>'description' "
+                      "FROM courses").fetchone() == (title, None)  # the form the course kept: tab one's
+    return second

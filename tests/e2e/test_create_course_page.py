@@ -9,7 +9,8 @@ import time
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.pages import STATE, course_rows, duplicate_tab, eventually, open_form, session_id, wait_state
+from tests.e2e.pages import (STATE, check_a_submit_in_one_tab_closes_the_other, check_two_tabs_are_two_sessions,
+                             course_rows, eventually, open_form, session_id, wait_state)
 
 
 def watch_network(context, page) -> list[tuple[str, dict]]:
@@ -98,23 +99,8 @@ def test_a_reload_shows_a_submitted_draft_as_submitted(context, dev_server, api,
 
 
 def test_a_submit_in_another_tab_is_explained_and_changes_nothing(context, dev_server, api, db, output_dir):
-    first = open_form(context, dev_server.page)
-    first.fill('[name="topic"]', "Отправлено в первой вкладке")
-    wait_state(first, "saved")
-    second = duplicate_tab(context, first, dev_server.page)
-    first.click('button:has-text("Создать курс")')
-    wait_state(first, "materialized")
-    course_id, title = course_rows(db)[0][:2]
-
-    second.fill('[name="description"]', "Правка после отправки")  # its save meets 409 already_materialized
-    wait_state(second, "materialized")
-    assert "уже отправлен" in second.inner_text("#result")
-    assert second.get_attribute("#result", "data-course-id") == str(course_id)
-    assert second.is_disabled('[name="description"]')
+    second = check_a_submit_in_one_tab_closes_the_other(context, dev_server.page, db)
     second.screenshot(path=str(output_dir / "already-submitted.png"), full_page=True)
-    assert [(r[0], r[1]) for r in course_rows(db)] == [(course_id, title)]
-    assert db.execute("SELECT settings->'draftForm'->>'topic', settings->'draftForm'->>'description' "
-                      "FROM courses").fetchone() == (title, None)  # the form the course kept: the first tab's
 
 
 # --- the session's life in a browser (3.2) ---
@@ -142,18 +128,7 @@ def test_reload_restores_the_same_session_and_form_without_a_row(context, dev_se
 
 
 def test_two_tabs_hold_two_sessions_and_no_rows(context, dev_server, api, db):
-    first = open_form(context, dev_server.page)
-    second = open_form(context, dev_server.page)
-    first.fill('[name="topic"]', "Первая вкладка")
-    second.fill('[name="topic"]', "Вторая вкладка")
-    wait_state(first, "saved")
-    wait_state(second, "saved")
-
-    ids = {session_id(first), session_id(second)}
-    assert len(ids) == 2
-    assert {s["sessionId"] for s in api.sessions()} == ids
-    assert {api.session(i)["formData"]["topic"] for i in ids} == {"Первая вкладка", "Вторая вкладка"}
-    assert course_rows(db) == []
+    check_two_tabs_are_two_sessions(context, dev_server.page, api, db)
 
 
 def test_closing_the_tab_before_the_autosave_keeps_the_last_keystrokes(context, dev_server, api, db):

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devtools.devserver import DEV_USER
-from tests.e2e.pages import STATE, course_rows, duplicate_tab, eventually, open_form, session_id, wait_state
+from tests.e2e.pages import (STATE, check_a_submit_in_one_tab_closes_the_other, check_two_tabs_are_two_sessions,
+                             course_rows, eventually, open_form, session_id, wait_state)
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "react-create-course" / "dist" / "index.html"
 ALL_FIELDS = {"topic": "React и черновики", "email": "me@example.com", "language": "ru",
@@ -160,17 +161,7 @@ def test_reload_keeps_the_session_and_every_field(context, url, api, db, shot):
 
 
 def test_two_tabs_are_two_sessions(context, url, api, db, shot):
-    first, second = open_form(context, url), open_form(context, url)
-    first.fill('[name="topic"]', "Первая вкладка")
-    second.fill('[name="topic"]', "Вторая вкладка")
-    wait_state(first, "saved")
-    wait_state(second, "saved")
-    ids = {session_id(first), session_id(second)}
-    assert len(ids) == 2
-    assert {s["sessionId"] for s in api.sessions()} == ids
-    assert {api.session(i)["formData"]["topic"] for i in ids} == {"Первая вкладка", "Вторая вкладка"}
-    shot(second, "second-tab")
-    assert course_rows(db) == []
+    shot(check_two_tabs_are_two_sessions(context, url, api, db), "second-tab")
 
 
 def test_closing_within_3_s_loses_nothing(context, url, api, db, shot):
@@ -256,26 +247,9 @@ def test_offline_and_back_retries_with_the_same_key_and_makes_no_duplicate(conte
 
 
 def test_a_submit_in_one_tab_then_an_edit_in_another_says_already_submitted(context, url, api, db, shot):
-    first = open_form(context, url)
-    sid = session_id(first)
-    first.fill('[name="topic"]', "Отправлено в первой вкладке")
-    wait_state(first, "saved")
-    second = duplicate_tab(context, first, url)
-    assert session_id(second) == sid
-
-    submit(first)
-    course_id, title = course_rows(db)[0][:2]
-    second.fill('[name="description"]', "Правка после отправки")
-    second.wait_for_selector(f'{STATE}[data-already-submitted="true"]')
-    assert "уже отправлен" in second.inner_text("#result")
-    assert second.get_attribute("#result", "data-course-id") == str(course_id)
-    assert second.is_disabled('[name="description"]')
+    second = check_a_submit_in_one_tab_closes_the_other(context, url, db)
+    assert second.get_attribute(STATE, "data-already-submitted") == "true"  # the badge says it too
     shot(second, "already-submitted")
-
-    rows = course_rows(db)
-    assert [(r[0], r[1]) for r in rows] == [(course_id, title)]  # nothing changed, no second row
-    assert db.execute("SELECT settings->'draftForm'->>'topic', settings->'draftForm'->>'description' "
-                      "FROM courses").fetchone() == (title, None)  # the form the course kept: the first tab's
 
 
 def test_a_double_clicked_submit_makes_one_row(context, url, api, db, shot):

@@ -5,6 +5,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 
 import { CreateCourseForm, type PageConfig } from './CreateCourseForm.js';
+import '../../create-course/form.css';  // one look for both reference forms; esbuild writes it to dist/app.css
 
 const config = await fetch('/config.json', { cache: 'no-store' }).then((r) => r.json()) as PageConfig;
 // #token=<JWT> in the address overrides the development token (e.g. a real Supabase access token).
