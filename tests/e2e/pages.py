@@ -93,3 +93,28 @@ def check_a_submit_in_one_tab_closes_the_other(context, url: str, db):
     assert db.execute("SELECT settings->'draftForm'->>'topic', settings->'draftForm'->>'description' "
                       "FROM courses").fetchone() == (title, None)  # the form the course kept: tab one's
     return second
+
+
+def check_a_file_upload_materializes_first(page, db):
+    """Uploading a file (before any submit) creates the course first: when the upload request leaves,
+    the row of this tab's session is already committed, made for 'file_upload'. Returns its id."""
+    sid = session_id(page)
+    page.fill('[name="topic"]', "Курс с материалами")
+    seen_at_upload = []
+
+    def upload(route, request):
+        course_id = request.url.rstrip("/").rsplit("/", 1)[-1]  # the platform's upload names the course
+        seen_at_upload.append(db.execute(
+            "SELECT id, draft_session_id, settings->>'materializedBy' FROM courses WHERE id = %s",
+            (course_id,)).fetchall())
+        route.continue_()
+
+    page.route("**/dev-upload/**", upload)
+    page.set_input_files('input[type="file"]', files=[
+        {"name": "lesson-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% tiny test file\n"}])
+    page.wait_for_selector("text=Файл загружен")
+    assert len(seen_at_upload) == 1 and len(seen_at_upload[0]) == 1, seen_at_upload
+    course_id, draft_session_id, reason = seen_at_upload[0][0]
+    assert (str(draft_session_id), reason) == (sid, "file_upload")
+    assert len(course_rows(db)) == 1
+    return course_id

@@ -9,7 +9,8 @@ import time
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.pages import (STATE, check_a_submit_in_one_tab_closes_the_other, check_two_tabs_are_two_sessions,
+from tests.e2e.pages import (STATE, check_a_file_upload_materializes_first, check_a_submit_in_one_tab_closes_the_other,
+                             check_two_tabs_are_two_sessions,
                              course_rows, eventually, open_form, session_id, wait_state)
 
 
@@ -56,28 +57,8 @@ def test_submit_adds_exactly_one_course_row(context, dev_server, api, db, output
 
 def test_file_upload_materializes_the_course_first(context, dev_server, api, db, output_dir):
     page = open_form(context, dev_server.page)
-    sid = session_id(page)
-    page.fill('[name="topic"]', "Курс с материалами")
-    seen_at_upload = []
-
-    def upload(route, request):
-        # The platform's upload names the course: at this moment its row must already be committed.
-        course_id = request.url.rstrip("/").rsplit("/", 1)[-1]
-        seen_at_upload.append(db.execute(
-            "SELECT id, draft_session_id, settings->>'materializedBy' FROM courses WHERE id = %s",
-            (course_id,)).fetchall())
-        route.continue_()
-
-    page.route("**/dev-upload/**", upload)
-    page.set_input_files('input[type="file"]', files=[
-        {"name": "lesson-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% tiny test file\n"}])
-    page.wait_for_selector("text=Файл загружен")
+    course_id = check_a_file_upload_materializes_first(page, db)
     page.screenshot(path=str(output_dir / "after-upload.png"), full_page=True)
-
-    assert len(seen_at_upload) == 1 and len(seen_at_upload[0]) == 1, seen_at_upload
-    course_id, draft_session_id, reason = seen_at_upload[0][0]
-    assert (str(draft_session_id), reason) == (sid, "file_upload")
-    assert len(course_rows(db)) == 1
 
     page.click('button:has-text("Создать курс")')  # submit after the upload: the same course, no second row
     wait_state(page, "materialized")

@@ -11,14 +11,14 @@ import json
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from devtools.devserver import DEV_USER
-from tests.e2e.pages import (STATE, check_a_submit_in_one_tab_closes_the_other, check_two_tabs_are_two_sessions,
+from tests.e2e.pages import (STATE, check_a_file_upload_materializes_first, check_a_submit_in_one_tab_closes_the_other,
+                             check_two_tabs_are_two_sessions,
                              course_rows, eventually, open_form, session_id, wait_state)
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "react-create-course" / "dist" / "index.html"
@@ -114,24 +114,8 @@ def test_submit_adds_exactly_one_course_row_and_shows_it_submitted(context, url,
 
 def test_a_file_upload_materializes_the_course_first(context, url, api, db, shot):
     page = open_form(context, url)
-    sid = session_id(page)
-    page.fill('[name="topic"]', "Курс с материалами")
-    seen_at_upload = []
-
-    def upload(route, request):
-        course_id = request.url.rstrip("/").rsplit("/", 1)[-1]
-        seen_at_upload.append(db.execute(
-            "SELECT draft_session_id, settings->>'materializedBy' FROM courses WHERE id = %s", (course_id,)).fetchall())
-        route.continue_()
-
-    page.route("**/dev-upload/**", upload)
-    page.set_input_files('input[type="file"]', files=[
-        {"name": "lesson-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% tiny test file\n"}])
-    page.wait_for_selector("text=Файл загружен")
+    course_id = check_a_file_upload_materializes_first(page, db)
     shot(page, "after-upload")
-    assert seen_at_upload == [[(uuid.UUID(sid), "file_upload")]]  # the row existed before the upload
-
-    course_id = course_rows(db)[0][0]
     submit(page)  # the submit after the upload: the same course
     page.wait_for_selector("text=Курс создан")
     assert [r[0] for r in course_rows(db)] == [course_id]
