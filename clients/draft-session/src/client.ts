@@ -297,8 +297,12 @@ export class DraftClient extends EventTarget {
     return this.snapshot();
   }
 
-  /** Remove the listeners and timers (a React effect's cleanup). Pending changes stay in storage. */
-  stop(): void {
+  /**
+   * Remove the listeners and timers (a React effect's cleanup). Pending changes stay in storage;
+   * with `flush`, they also go out at once, as on pagehide (the form unmounts: a route change).
+   */
+  stop({ flush = false }: { flush?: boolean } = {}): void {
+    if (flush) this.leave();
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
     this.backingOff = false;
@@ -608,6 +612,10 @@ export class DraftClient extends EventTarget {
 
   private readonly onHide = (event: Event) => {
     if (event.type === 'visibilitychange' && globalThis.document?.visibilityState !== 'hidden') return;
+    this.leave();
+  };
+
+  private leave(): void {
     if (!this.sessionId || this.courseId) return;
     const sent = withoutInvalid(this.pending, this.invalid);
     if (!hasKeys(sent)) return;
@@ -621,7 +629,7 @@ export class DraftClient extends EventTarget {
         if (!hasKeys(this.pending) && this.state === 'pending') this.setState('saved');
       })
       .catch(() => {}); // the page is going away, or the save loop sends what stays pending
-  };
+  }
 
   // --- HTTP ---
 

@@ -134,7 +134,7 @@ export function useDraftSession<T extends FieldValues>(form: UseFormReturn<T>, o
       live = false;
       watcher.unsubscribe();
       offs.forEach((off) => off());
-      client.stop();
+      client.stop({ flush: true });  // unmounted for good (a route change): what was typed goes out now
     };
   }, [client, fill, toDraft]);
 

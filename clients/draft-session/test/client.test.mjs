@@ -185,6 +185,19 @@ describe('leaving the page', () => {
       win.remove();
     }
   });
+  test('stop({flush: true}) sends the unsaved fields like pagehide (a form unmounted by a route change)', async () => {
+    const api = fakeApi();
+    const drafts = client(api);
+    await drafts.start();
+    drafts.stop({ flush: true });  // nothing typed: nothing sent (React's development remount)
+    await settle();
+    assert.equal(patches(api).length, 0);
+    await drafts.start();
+    drafts.update({ topic: 'typed before leaving' });
+    drafts.stop({ flush: true });
+    await settle();
+    assert.deepEqual(patches(api).map((r) => [r.keepalive, r.body]), [[true, { formData: { topic: 'typed before leaving' } }]]);
+  });
 });
 
 describe('409', () => {
