@@ -4,7 +4,9 @@ In AWS, requests that arrive together go to different containers of a function, 
 module state, clients and caches, running side by side. The dev server hands every request to one
 of DEV_CONCURRENCY such workers (processes, started with `spawn` so that none inherits another's
 sockets), so what races in production races under `make dev` and its tests too. A worker is warm
-from its first request on, like a container.
+from its first request on, like a container. With qdrant-client's local mode (QDRANT_PATH, the
+default of `make dev`), the two functions that use Qdrant share one worker: local mode allows one
+process per directory.
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ def _ping() -> int:
     return os.getpid()
 
 
-class Containers:
+class _Pool:
+    """Workers that serve some functions; restarted if one dies (as a container can)."""
+
     def __init__(self, workers: int):
         self.workers = workers
         self._lock = threading.Lock()
-        self._pool = self._start()
+        self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm)
@@ -66,15 +70,33 @@ class Containers:
         return pool
 
     def invoke(self, name: str, event: dict) -> dict:
-        pool = self._pool
+        executor = self._executor
         try:
-            return pool.submit(_invoke, name, event).result()
+            return executor.submit(_invoke, name, event).result()
         except BrokenProcessPool:
-            # A worker died (as a container can): start fresh ones; this request's answer is lost.
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = self._start()
+            with self._lock:  # this request's answer is lost; the next ones get fresh workers
+                if self._executor is executor:
+                    self._executor = self._start()
             raise
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+# The functions that open Qdrant: qdrant-client's local mode (QDRANT_PATH) lets one process use a
+# directory, so with it they share a single worker (the hourly cleanup runs one at a time in AWS too).
+QDRANT_USERS = ("purge_course", "cleanup_drafts")
+
+
+class Containers:
+    def __init__(self, workers: int, *, local_qdrant: bool):
+        self.workers = workers
+        self.draft = _Pool(workers)
+        self.qdrant = _Pool(1) if local_qdrant else self.draft
+
+    def invoke(self, name: str, event: dict) -> dict:
+        return (self.qdrant if name in QDRANT_USERS else self.draft).invoke(name, event)
+
+    def close(self) -> None:
+        for pool in {id(p): p for p in (self.draft, self.qdrant)}.values():
+            pool.close()

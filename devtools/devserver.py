@@ -121,7 +121,9 @@ class DevServer:
             if not os.environ.get("CORS_ALLOW_ORIGINS"):  # dev default: the page's origin may call the API
                 os.environ["CORS_ALLOW_ORIGINS"] = ",".join(self.page.origins())
         cors = CorsPolicy.from_environment()
-        containers = Containers(self.concurrency)  # after the stores: the workers inherit their URLs
+        # After the stores: the workers inherit their URLs.
+        containers = Containers(self.concurrency, local_qdrant=bool(os.environ.get("QDRANT_PATH"))
+                                and not os.environ.get("QDRANT_URL"))
         handlers = {name: (lambda event, _name=name: containers.invoke(_name, event)) if _has_function(name) else None
                     for name in FUNCTIONS}
         httpd = ThreadingHTTPServer((self.host, self.port), _make_request_handler(handlers, cors))

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class DevServer:
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, wait: bool = True):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.state = Path(tempfile.mkdtemp(prefix="devserver-"))
@@ -31,6 +31,8 @@ class DevServer:
                     "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "devtools.devserver"], cwd=ROOT, env=full_env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait:
+            return
         try:
             _wait_port(self.port, timeout=60)
         except TimeoutError:

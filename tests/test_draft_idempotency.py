@@ -126,3 +126,25 @@ def test_the_database_store_keeps_keys_too(make_user, redis_server, db):
     retried = keyed(user, "POST", "/drafts", "offline", {"formData": {"topic": "t"}})
     assert retried.status == 201 and retried.json["sessionId"] == first.json["sessionId"]
     assert db.execute("SELECT count(*) FROM courses WHERE user_id = %s", (user.id,)).fetchone()[0] == 1
+
+
+def test_answers_older_than_24_hours_are_not_replayed_and_the_hourly_cleanup_forgets_them(make_user, redis_server, db):
+    from functions.cleanup_drafts.app import handler as cleanup
+    from tests.conftest import ADMIN_TOKEN
+
+    user = make_user()
+    redis_server.stop()
+    try:
+        old = keyed(user, "POST", "/drafts", "yesterday", {}).json["sessionId"]
+        keyed(user, "POST", "/drafts", "today", {})
+    finally:
+        redis_server.start()
+    db.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE scope = %s AND "
+               "created_at = (SELECT min(created_at) FROM idempotency_keys WHERE scope = %s)", (str(user.id), str(user.id)))
+    again = keyed(user, "POST", "/drafts", "yesterday", {})
+    assert again.status == 201 and again.json["sessionId"] != old and "idempotent-replayed" not in again.headers
+    db.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE scope = %s AND answer IS NOT NULL "
+               "AND created_at < now() - interval '1 hour'", (str(user.id),))
+    assert call(cleanup, "POST", "/cleanup", token=ADMIN_TOKEN, body={}).status == 200
+    left = db.execute("SELECT count(*) FROM idempotency_keys WHERE scope = %s", (str(user.id),)).fetchone()[0]
+    assert left == 1  # "today" stays for its 24 hours

@@ -132,8 +132,9 @@ class DraftCleanup:
             self._sweep_slice(report, start + budget)
         try:
             self.store.prune_runs(RUN_LOG_KEEP_DAYS)
+            self.store.prune_idempotency_keys()
         except StoreUnavailable as exc:
-            report.problems.append(f"prune_runs: {exc}")
+            report.problems.append(f"prune: {exc}")
         report.duration_ms = self._ms(start)
         return report
 

@@ -9,7 +9,9 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..shared.auth import Principal
-from ..shared.http import Service, current_admin, current_principal, json_response, make_app, note, ok
+from ..shared.http import (
+    Service, current_admin, current_idempotency, current_principal, json_response, make_app, note, ok, replay_headers)
+from ..shared.idempotency import Idempotency
 from ..shared.purge import runtime
 from ..shared.settings import get_settings
 from ..shared.stores.purge_queue import PostgresPurgeQueue
@@ -22,24 +24,29 @@ _service: Optional[CoursePurges] = None
 
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(current_admin)]
+Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def purges() -> CoursePurges:
     global _service
     if _service is None:
-        _service = CoursePurges(PostgresPurgeQueue(), runtime.worker, get_settings(), make_sweep=runtime.orphan_sweep)
+        from ..shared.stores.idempotency_keys import PostgresAnswers
+
+        _service = CoursePurges(PostgresPurgeQueue(), runtime.worker, get_settings(), make_sweep=runtime.orphan_sweep,
+                                answers=PostgresAnswers())
     return _service
 
 
 def _reply(answer: Answer):
-    return json_response(answer.status, answer.body)
+    return json_response(answer.status, answer.body, replay_headers(answer.replayed))
 
 
 @app.delete("/courses/<course_id>", summary="Purge a course from every store (dryRun: only count)",
             responses={**ok(200, Purged, "Purged, already purged, or (dryRun=true) what would be removed"),
                        **ok(202, PurgePending, "Deleted; a store failed and is retried automatically")})
-def purge_course(course_id: uuid.UUID, caller: Caller, dryRun: Annotated[bool, Query()] = False):  # noqa: N803
-    answer = purges().purge(caller, course_id, dry_run=dryRun)
+def purge_course(course_id: uuid.UUID, caller: Caller, key: Key,
+                 dryRun: Annotated[bool, Query()] = False):  # noqa: N803
+    answer = purges().purge(caller, course_id, dry_run=dryRun, idem=key)
     body = answer.body
     note(event="course_purge_dry_run" if dryRun else "course_purged", course=course_id, purge=body["status"],
          failedSteps=[f["step"] for f in body.get("failedSteps", [])], **body["result"])

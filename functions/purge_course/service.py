@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 from ..shared.auth import Principal
-from ..shared.errors import Forbidden, NotFound
+from ..shared.errors import Forbidden, NotFound, ValidationFailed
+from ..shared.idempotency import Idempotency
 from ..shared.purge.model import STEPS, Entry, full_result
 from ..shared.purge.orphans import STORES, OrphanSweep
 from ..shared.purge.steps import deadline_after
@@ -22,10 +23,20 @@ from ..shared.purge.worker import PurgeWorker
 from ..shared.settings import Settings
 
 
+OTHER_RUN_POLL_SECONDS = 0.1
+
+
+def failed_steps(steps: dict[str, Any]) -> list[dict[str, str]]:
+    """The steps whose last run failed, with their errors, as the queue entry records them."""
+    return [{"step": step, "error": str(steps[step].get("error"))} for step in STEPS
+            if isinstance(steps.get(step), dict) and not steps[step].get("done") and steps[step].get("error")]
+
+
 @dataclass
 class Answer:
     status: int
     body: dict[str, Any]
+    replayed: bool = False  # the first answer of an Idempotency-Key, given again
 
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
@@ -35,12 +46,15 @@ def _iso(value: Optional[datetime]) -> Optional[str]:
 class CoursePurges:
     def __init__(self, repo, make_worker: Callable[[], PurgeWorker], settings: Settings,
                  clock: Callable[[], float] = time.perf_counter,
-                 make_sweep: Optional[Callable[[], OrphanSweep]] = None):
+                 make_sweep: Optional[Callable[[], OrphanSweep]] = None,
+                 sleep: Callable[[float], None] = time.sleep, answers=None):
         self.repo = repo
         self.make_worker = make_worker
         self.make_sweep = make_sweep
         self.settings = settings
         self.clock = clock
+        self.sleep = sleep
+        self.answers = answers  # the first answers of Idempotency-Keys (PostgresAnswers), or None
 
     def _authorize(self, principal: Principal, organization_id, owner_id) -> None:
         """Admin credentials, the course's owner, or an `admin` of its organization (the seed's RBAC)."""
@@ -53,7 +67,22 @@ class CoursePurges:
             return
         raise Forbidden("Only the course's owner, an admin of its organization or an administrator may purge it.")
 
-    def purge(self, principal: Principal, course_id: uuid.UUID, *, dry_run: bool = False) -> Answer:
+    def purge(self, principal: Principal, course_id: uuid.UUID, *, dry_run: bool = False,
+              idem: Optional[Idempotency] = None) -> Answer:
+        """Purge (or measure) a course; with an Idempotency-Key, a repeat answers the first answer."""
+        if idem is None or self.answers is None:
+            return self._purge(principal, course_id, dry_run=dry_run)
+        with _key_refusal():
+            stored = self.answers.recall(principal.label, idem)
+            if stored is not None:
+                return Answer(stored["status"], stored["body"], replayed=True)
+            answer = self._purge(principal, course_id, dry_run=dry_run)
+            kept = self.answers.remember(principal.label, idem, {"status": answer.status, "body": answer.body})
+        if kept != {"status": answer.status, "body": answer.body}:  # a parallel call with the key was first
+            return Answer(kept["status"], kept["body"], replayed=True)
+        return answer
+
+    def _purge(self, principal: Principal, course_id: uuid.UUID, *, dry_run: bool) -> Answer:
         start = self.clock()
         course = self.repo.course(course_id)
         if course is not None:
@@ -77,16 +106,34 @@ class CoursePurges:
         report = self.make_worker().drain(time_budget_s=self.settings.purge_time_budget_seconds, batch_size=1,
                                           force=True, course_ids=[course_id])
         outcome = report.outcomes.get(str(course_id))
-        queued = self.repo.get(course_id) or queued
+        if outcome is None:
+            # Another worker (a parallel DELETE, the hourly drain) holds the entry: its run is this
+            # purge too. Wait for it and answer what it did, rather than a 202 that names no failure.
+            queued = self._after_other_run(course_id) or queued
+            if queued["status"] == "purged":
+                return Answer(200, {"courseId": str(course_id), "status": "already_purged",
+                                    "result": full_result(queued["result"])})
+            failed = failed_steps(queued["steps"])
+        else:
+            queued = self.repo.get(course_id) or queued
+            failed = outcome.failed_steps
         result = full_result(queued["result"])
         if queued["status"] == "purged":
             return Answer(200, {"courseId": str(course_id), "status": "purged", "result": result,
                                 "durationMs": round((self.clock() - start) * 1000, 1)})
-        # Failed now, or held by another worker this moment: either way it is retried automatically.
-        return Answer(202, {"courseId": str(course_id), "status": "pending",
-                            "failedSteps": outcome.failed_steps if outcome else [],
+        # A store failed: the course is gone for users; the rest is retried automatically.
+        return Answer(202, {"courseId": str(course_id), "status": "pending", "failedSteps": failed,
                             "result": result, "attempts": queued["attempts"],
                             "nextAttemptAt": _iso(queued["next_attempt_at"])})
+
+    def _after_other_run(self, course_id: uuid.UUID) -> Optional[dict[str, Any]]:
+        """The entry once no worker holds it (bounded by the purge's time budget and the lease)."""
+        give_up = self.clock() + min(self.settings.purge_time_budget_seconds, self.settings.purge_lease_seconds)
+        while True:
+            queued = self.repo.get(course_id)
+            if queued is None or queued["status"] != "running" or self.clock() >= give_up:
+                return queued
+            self.sleep(OTHER_RUN_POLL_SECONDS)
 
     def _dry_run(self, course_id: uuid.UUID, entry: Entry) -> Answer:
         return Answer(200, {"courseId": str(course_id), "status": "dry_run",
@@ -139,3 +186,19 @@ class CoursePurges:
         if not found.complete:
             body["cursor"] = found.cursor
         return Answer(200, body)
+
+
+class _key_refusal:
+    """A key used before for another request: the contract's 422."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        from ..draft_session.model import KeyReused
+
+        if isinstance(exc, KeyReused):
+            raise ValidationFailed("This Idempotency-Key was used for another request.", details=[
+                {"field": "Idempotency-Key", "code": "key_reused",
+                 "message": "already used for a different request; send a new key"}]) from None
+        return False

@@ -57,6 +57,13 @@ class PostgresDraftCleanup:
     def prune_runs(self, keep_days: int = 30) -> int:
         return db.fetch_one("SELECT public.prune_cleanup_runs(make_interval(days => %s))", (keep_days,))[0]
 
+    def prune_idempotency_keys(self) -> int:
+        """Idempotency-Key answers older than their 24 hours, a bounded chunk per run."""
+        from . import idempotency_keys
+
+        with db.connection() as conn:
+            return idempotency_keys.prune(conn)
+
     def purge_queue_depth(self) -> int:
         return db.fetch_one("SELECT count(*) FROM public.purge_queue WHERE status <> 'purged'")[0]
 

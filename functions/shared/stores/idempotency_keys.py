@@ -57,3 +57,37 @@ def prune(conn, *, limit: int = 5000) -> int:
         """DELETE FROM idempotency_keys WHERE (scope, key_hash) IN (
                SELECT scope, key_hash FROM idempotency_keys
                WHERE created_at < now() - make_interval(hours => %s) LIMIT %s)""", (KEEP_HOURS, limit)).rowcount
+
+
+class PostgresAnswers:
+    """First answers of a write that spans several transactions (the purge): looked up before it
+    runs, remembered after. Such a write is idempotent by itself (purging twice removes nothing
+    more); the key only makes its repeat answer what the first call answered."""
+
+    def recall(self, scope: str, idem: Idempotency) -> Optional[dict[str, Any]]:
+        from .. import db
+
+        found = db.fetch_one(
+            """SELECT fingerprint, answer FROM idempotency_keys WHERE scope = %s AND key_hash = %s
+                 AND answer IS NOT NULL AND created_at > now() - make_interval(hours => %s)""",
+            (scope, idem.key_hash, KEEP_HOURS))
+        if found is None:
+            return None
+        if found[0] != idem.fingerprint:
+            from ...draft_session.model import KeyReused
+
+            raise KeyReused()
+        return found[1]
+
+    def remember(self, scope: str, idem: Idempotency, answer: dict[str, Any]) -> dict[str, Any]:
+        """Keep `answer` as the key's first answer; if another call kept one first, that one."""
+        from .. import db
+        from .courses import Jsonb
+
+        row = db.fetch_one(
+            """INSERT INTO idempotency_keys AS k (scope, key_hash, fingerprint, answer) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (scope, key_hash) DO UPDATE SET fingerprint = excluded.fingerprint,
+                   answer = excluded.answer, created_at = now()
+                   WHERE k.answer IS NULL OR k.created_at <= now() - make_interval(hours => %s)
+               RETURNING answer""", (scope, idem.key_hash, idem.fingerprint, Jsonb(answer), KEEP_HOURS))
+        return row[0] if row else (self.recall(scope, idem) or answer)

@@ -53,12 +53,19 @@ _ADD_BYTES = "jsonb_build_object({key}, coalesce((q.result->>{key})::bigint, 0) 
 
 _FINISH = """
 WITH v AS (
-    SELECT v.id, v.err, v.delay, (v.err IS NULL AND p.steps ?& %(steps)s::text[]) AS complete
-    FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::float8[]) AS v(id, err, delay)
+    SELECT v.id, v.err, v.delay, v.failures,
+           (v.err IS NULL AND NOT EXISTS (SELECT 1 FROM unnest(%(steps)s::text[]) AS s(step)
+                                          WHERE NOT coalesce((p.steps -> s.step ->> 'done')::boolean, false)))
+               AS complete
+    FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::float8[], %(failures)s::jsonb[])
+        AS v(id, err, delay, failures)
     JOIN purge_queue p ON p.course_id = v.id
 ), done AS (
     UPDATE purge_queue q
     SET status          = CASE WHEN v.complete THEN 'purged' ELSE 'pending' END,
+        -- Each failed step keeps its error beside the steps done, for whoever asks (GET .../purge,
+        -- a parallel DELETE that waited for this run).
+        steps           = q.steps || coalesce(v.failures, '{}'::jsonb),
         purged_at       = CASE WHEN v.complete THEN now() END,
         last_error      = CASE WHEN v.complete THEN NULL ELSE coalesce(v.err, q.last_error) END,
         -- A failure waits out its backoff; an entry the time budget did not reach is due at once.
@@ -149,8 +156,12 @@ class PostgresPurgeQueue:
         if bytes_key:
             parts.append(_ADD_BYTES.format(key=f"'{bytes_key}'"))
         sql = _RECORD.format(result=" || ".join(parts))  # keys are our constants, never input
-        ids = list(counts)
-        with db.connection() as conn:
+        ids = sorted(counts)
+        with db.connection() as conn, conn.transaction():
+            # The steps of a batch finish at once and record into the same rows: each locks them in
+            # one order first, so that two recordings wait for each other instead of deadlocking.
+            conn.execute("SELECT 1 FROM purge_queue WHERE course_id = ANY(%s::uuid[]) ORDER BY course_id FOR UPDATE",
+                         ([uuid.UUID(i) for i in ids],))
             conn.execute(sql, {"step": step, "skipped": skipped, "token": token, "ids": [uuid.UUID(i) for i in ids],
                                "ns": [counts[i].count for i in ids], "bs": [counts[i].bytes for i in ids]})
 
@@ -160,6 +171,8 @@ class PostgresPurgeQueue:
                 "token": token, "steps": list(STEPS),
                 "ids": [uuid.UUID(o.course_id) for o in outcomes],
                 "errors": [o.error for o in outcomes],
+                "failures": [_jsonb({f["step"]: {"done": False, "error": f["error"]} for f in o.failed_steps})
+                             if o.failed_steps else None for o in outcomes],
                 "delays": [float(o.retry_in_seconds) for o in outcomes]}).fetchall()
         return {str(r[0]): r[1] for r in rows}
 
