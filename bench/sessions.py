@@ -8,7 +8,7 @@ check, the resolver's validation, the Redis script and the JSON log line.
 
 from __future__ import annotations
 
-from functions.draft_session.model import Changes
+from functions.drafts.model import Changes
 
 import json
 import time

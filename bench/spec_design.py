@@ -10,7 +10,7 @@ one session at once, each save a field of its own, and the fields missing at the
 
 from __future__ import annotations
 
-from functions.draft_session.model import Changes
+from functions.drafts.model import Changes
 
 import json
 import threading

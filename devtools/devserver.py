@@ -41,6 +41,14 @@ def _has_function(name: str) -> bool:
     return importlib.util.find_spec(f"functions.{name}.app") is not None
 
 
+def _handler_of(name: str):
+    """The function run in this process (tests that need no containers), or None if it does not exist."""
+    if not _has_function(name):
+        return None
+    handler = importlib.import_module(f"functions.{name}.app").handler
+    return lambda event: handler(event, None)
+
+
 class DevServer:
     """The stores, the secrets and the HTTP server of one `make dev` run."""
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from functions.draft_session.app import handler, sessions
-from functions.draft_session.model import Changes
+from functions.drafts.model import Changes
 from functions.shared.stores.draft_sessions import index_key, session_key
 from tests.conftest import call
 

@@ -14,10 +14,10 @@ from ..shared.http import (
     Service, current_idempotency, current_user, json_response, make_app, no_content, note, ok, replay_headers)
 from ..shared.idempotency import Idempotency
 from ..shared.settings import get_settings
-from .model import Changes, Session, Summary, Written
+from ..drafts.model import Changes, Session, Summary, Written
 from .models import CreateDraft, FormData, Materialize, Materialized, PatchDraft, SessionList
 from .models import Session as SessionModel
-from .service import DraftSessions
+from ..drafts.service import DraftSessions
 
 app = make_app("draft_session")
 _service: Optional[DraftSessions] = None

@@ -195,7 +195,7 @@ class _key_refusal:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        from ..draft_session.model import KeyReused
+        from ..drafts.model import KeyReused
 
         if isinstance(exc, KeyReused):
             raise ValidationFailed("This Idempotency-Key was used for another request.", details=[

@@ -15,7 +15,7 @@ import unicodedata
 import uuid
 from typing import Any, Iterator, Optional
 
-from ...draft_session.model import CourseRef, NewCourse, NoOrganization
+from ...drafts.model import CourseRef, NewCourse, NoOrganization
 from .. import db
 from ..errors import StoreUnavailable
 

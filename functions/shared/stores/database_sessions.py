@@ -1,6 +1,6 @@
 """Draft sessions kept in their own `courses` row: the store of DRAFT_DB_FALLBACK (Redis down).
 
-The same operations and the same life cycle as the Redis store (functions/draft_session/model.py),
+The same operations and the same life cycle as the Redis store (functions/drafts/model.py),
 each one short transaction that locks the row it changes. The row is created at once, as the
 platform did before (`status = 'draft'`, id = draft_session_id = the session id);
 `settings.draftSession` holds the session's version, times and state. Since the row is the course,
@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ...draft_session.model import (
+from ...drafts.model import (
     Changes, CourseRef, Idempotency, KeyReused, Materializing, NoOrganization, Refusal, Session, SessionClosed,
     SessionMissing, State, Storage, Summary, TooManySessions, VersionMismatch, Written)
 from .. import db

@@ -1,4 +1,4 @@
-"""Draft sessions in Redis: the life cycle of functions/draft_session/model.py as Lua scripts.
+"""Draft sessions in Redis: the life cycle of functions/drafts/model.py as Lua scripts.
 
 Keys (DESIGN.md rule 1), all of one user in one Redis Cluster slot thanks to the `{userId}` hash tag:
 - `draft:session:{<userId>}:<sessionId>`: a hash; meta fields start with `_` (`_state` is open,
@@ -26,7 +26,7 @@ import time
 import uuid
 from typing import Any, Callable, Optional
 
-from ...draft_session.model import (
+from ...drafts.model import (
     Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, Refusal, Session,
     SessionClosed, SessionMissing, State, Storage, Summary, TooManySessions, VersionMismatch, Written)
 from ..cache import client, redis_errors

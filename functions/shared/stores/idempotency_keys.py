@@ -26,11 +26,11 @@ RETURNING k.fingerprint, k.answer, k.created_at > now() - make_interval(hours =>
 def claim(conn, scope: str, idem: Optional[Idempotency]) -> Optional[dict[str, Any]]:
     """The stored answer of this key (the caller answers it again), or None: go on, the key is ours.
 
-    KeyReused (functions.draft_session.model) if the key answered another request.
+    KeyReused (functions.drafts.model) if the key answered another request.
     """
     if idem is None:
         return None
-    from ...draft_session.model import KeyReused
+    from ...drafts.model import KeyReused
 
     fingerprint, answer, fresh = conn.execute(
         _CLAIM, {"scope": scope, "key": idem.key_hash, "fp": idem.fingerprint, "hours": KEEP_HOURS}).fetchone()
@@ -74,7 +74,7 @@ class PostgresAnswers:
         if found is None:
             return None
         if found[0] != idem.fingerprint:
-            from ...draft_session.model import KeyReused
+            from ...drafts.model import KeyReused
 
             raise KeyReused()
         return found[1]

@@ -11,7 +11,6 @@ Only an open session takes saves and discards; in the other two states they are 
 `SessionClosed` (409 already_materialized), never acknowledged for a course that will not have them.
 Free of HTTP and of any store's client.
 """
-# Idempotency is re-exported: the stores take it with every write.
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Generic, Optional, TypeVar
 
-from ..shared.idempotency import Idempotency
+from ..shared.idempotency import Idempotency  # re-exported: the stores take it with every write
 
 
 class State(str, enum.Enum):
