@@ -23,12 +23,8 @@ export type Session = Schemas['Session'];
 export type SessionState = Session['state'];
 
 /**
- * One detail of an error answer. API.md adds a stable `code` (and sometimes `limit`) to validation
- * details, and `courseId`/`state` to already_materialized; optional until the document carries them.
+ * One detail of an error answer: `code` (stable, to translate by), and for already_materialized
+ * `courseId` and `state`, come from the document. API.md also names a `limit` on some validation
+ * details, which the document does not list yet: optional here until it does.
  */
-export type ErrorDetail = Schemas['ErrorDetail'] & {
-  code?: string;
-  limit?: number | string;
-  courseId?: string;
-  state?: SessionState;
-};
+export type ErrorDetail = Schemas['ErrorDetail'] & { limit?: number | string | null };

@@ -92,12 +92,30 @@ export interface components {
         /** ErrorDetail */
         ErrorDetail: {
             /**
+             * Code
+             * @description A stable machine code of the problem, to translate it by
+             * @default null
+             */
+            code: string | null;
+            /**
+             * Courseid
+             * @description already_materialized: the course the draft became
+             * @default null
+             */
+            courseId: string | null;
+            /**
              * Field
-             * @description The offending field, dotted (formData.estimatedLessons)
+             * @description The offending field, dotted (formData.estimatedLessons), or the header
              */
             field: string;
             /** Message */
             message: string;
+            /**
+             * State
+             * @description already_materialized: materializing or materialized
+             * @default null
+             */
+            state: string | null;
         };
         /**
          * FormData
@@ -282,7 +300,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -298,7 +316,10 @@ export interface operations {
     "draft_session.create_draft_drafts_post": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters chosen by the client, scoped to the caller. A repeat with the same key within 24 h gets the first answer again (status and body, with Idempotent-Replayed: true) and applies nothing twice; the same key with another request is a 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -311,6 +332,8 @@ export interface operations {
             /** @description Success */
             201: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -320,6 +343,8 @@ export interface operations {
             /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
             400: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -329,6 +354,8 @@ export interface operations {
             /** @description Token missing, malformed, expired or not ours (unauthorized) */
             401: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -338,6 +365,8 @@ export interface operations {
             /** @description Authenticated but not allowed (forbidden) */
             403: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -347,6 +376,8 @@ export interface operations {
             /** @description Body over DRAFT_MAX_BODY_BYTES (payload_too_large) */
             413: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -356,6 +387,8 @@ export interface operations {
             /** @description Well-formed JSON that breaks the schema; details lists every field (validation_error) */
             422: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -365,6 +398,8 @@ export interface operations {
             /** @description Over DRAFT_MAX_SESSIONS_PER_USER active sessions, or over the per-minute creation limit (too_many_sessions / rate_limited) */
             429: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -373,7 +408,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -460,7 +495,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -476,7 +511,10 @@ export interface operations {
     "draft_session.delete_draft_drafts__session_id__delete": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters chosen by the client, scoped to the caller. A repeat with the same key within 24 h gets the first answer again (status and body, with Idempotent-Replayed: true) and applies nothing twice; the same key with another request is a 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 session_id: string;
             };
@@ -487,6 +525,8 @@ export interface operations {
             /** @description Deleted */
             204: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -494,6 +534,8 @@ export interface operations {
             /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
             400: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -503,6 +545,8 @@ export interface operations {
             /** @description Token missing, malformed, expired or not ours (unauthorized) */
             401: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -512,6 +556,8 @@ export interface operations {
             /** @description Authenticated but not allowed (forbidden) */
             403: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -521,6 +567,19 @@ export interface operations {
             /** @description No such resource for this caller (not_found) */
             404: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The draft was submitted: its course exists or is being created; details name the courseId (already_materialized) */
+            409: {
+                headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -530,6 +589,8 @@ export interface operations {
             /** @description Body over DRAFT_MAX_BODY_BYTES (payload_too_large) */
             413: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -539,13 +600,15 @@ export interface operations {
             /** @description Well-formed JSON that breaks the schema; details lists every field (validation_error) */
             422: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -561,7 +624,10 @@ export interface operations {
     "draft_session.patch_draft_drafts__session_id__patch": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters chosen by the client, scoped to the caller. A repeat with the same key within 24 h gets the first answer again (status and body, with Idempotent-Replayed: true) and applies nothing twice; the same key with another request is a 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 session_id: string;
             };
@@ -576,6 +642,8 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -585,6 +653,8 @@ export interface operations {
             /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
             400: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -594,6 +664,8 @@ export interface operations {
             /** @description Token missing, malformed, expired or not ours (unauthorized) */
             401: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -603,6 +675,8 @@ export interface operations {
             /** @description Authenticated but not allowed (forbidden) */
             403: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -612,15 +686,19 @@ export interface operations {
             /** @description No such resource for this caller (not_found) */
             404: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `version` given and not the current one (version_conflict) */
+            /** @description `version` given and not the current one (version_conflict), or The draft was submitted: its course exists or is being created; details name the courseId (already_materialized) */
             409: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -630,6 +708,8 @@ export interface operations {
             /** @description Body over DRAFT_MAX_BODY_BYTES (payload_too_large) */
             413: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -639,13 +719,15 @@ export interface operations {
             /** @description Well-formed JSON that breaks the schema; details lists every field (validation_error) */
             422: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -661,7 +743,10 @@ export interface operations {
     "draft_session.materialize_drafts__session_id__materialize_post": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters chosen by the client, scoped to the caller. A repeat with the same key within 24 h gets the first answer again (status and body, with Idempotent-Replayed: true) and applies nothing twice; the same key with another request is a 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 session_id: string;
             };
@@ -676,6 +761,8 @@ export interface operations {
             /** @description Materialized before */
             200: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -685,6 +772,8 @@ export interface operations {
             /** @description Created now */
             201: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -694,6 +783,8 @@ export interface operations {
             /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
             400: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -703,6 +794,8 @@ export interface operations {
             /** @description Token missing, malformed, expired or not ours (unauthorized) */
             401: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -712,6 +805,8 @@ export interface operations {
             /** @description Authenticated but not allowed (forbidden) */
             403: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -721,6 +816,19 @@ export interface operations {
             /** @description No such resource for this caller (not_found) */
             404: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A repeat whose formData would change the submitted form: The draft was submitted: its course exists or is being created; details name the courseId (already_materialized) */
+            409: {
+                headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -730,6 +838,8 @@ export interface operations {
             /** @description Body over DRAFT_MAX_BODY_BYTES (payload_too_large) */
             413: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -739,13 +849,15 @@ export interface operations {
             /** @description Well-formed JSON that breaks the schema; details lists every field (validation_error) */
             422: {
                 headers: {
+                    /** @description true: the first answer of this Idempotency-Key, given again */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing store is down; nothing was changed; see Retry-After (unavailable) */
+            /** @description A backing store is down; see Retry-After (unavailable). The message of a write says whether nothing was changed or the outcome is unknown; a retry with the same Idempotency-Key is safe either way */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
