@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-long bench migrate openapi template-check venv system-deps clean
+.PHONY: dev test test-long bench migrate openapi template-check venv system-deps clean \
+        node-deps node-build node-check client-types
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +17,37 @@ venv: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# --- the front-end kit (clients/draft-session, examples/): node packages from the committed lock ---
+NODE_STAMP := node_modules/.installed
+NODE_MANIFESTS := package.json package-lock.json clients/draft-session/package.json examples/react-create-course/package.json
+
+$(NODE_STAMP): $(NODE_MANIFESTS)
+	@command -v npm >/dev/null 2>&1 || bash scripts/system-deps.sh npm
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+## make node-build: the package's build (clients/draft-session/dist, which the reference page imports)
+## and the React example's bundle (examples/react-create-course/dist); both served by make dev.
+node-build: node-deps
+	npm run --silent build -w clients/draft-session
+	npm run --silent build -w examples/react-create-course
+
+## make node-check: client types against docs/openapi.json, tsc of the client (its build) and tsc --noEmit
+## of the example, the client's unit tests (node's test runner, fake timers), what npm pack would ship.
+node-check: node-build
+	npm run --silent check-types -w clients/draft-session
+	npm run --silent typecheck -w examples/react-create-course
+	npm test --silent -w clients/draft-session
+	npm run --silent check-pack -w clients/draft-session
+
+## make client-types: regenerate the client's types after `make openapi` (node-check fails while they are stale).
+client-types: node-deps
+	npm run --silent gen-types -w clients/draft-session
+
 ## make test: throwaway Postgres (pg_cron) and Redis on free ports, then pytest; they stop at the end.
-test: venv system-deps
+test: venv system-deps node-check
 	@# Debian's chromium for tests/e2e (installed when root and missing; they fail under CI=true without it).
 	bash scripts/system-deps.sh chromium || echo "chromium unavailable: tests/e2e will say why"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -33,7 +63,7 @@ bench: venv system-deps
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## make dev: all three functions on DEV_HOST:DEV_PORT over embedded stores in .data/ (or DATABASE_URL/REDIS_URL).
-dev: venv system-deps
+dev: venv system-deps node-build
 	$(BIN)/python -m devtools.devserver
 
 ## make migrate: apply sql/migrations to DATABASE_URL (production-safe; never the stand-in baseline).
@@ -49,4 +79,4 @@ template-check: venv
 	$(BIN)/python -m devtools.template_check
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules clients/draft-session/dist examples/react-create-course/dist

@@ -1,9 +1,13 @@
-"""The reference page (examples/create-course) on an origin of its own, as a front end is in production.
+"""The reference pages on an origin of their own, as a front end is in production.
 
-`make dev` serves it on DEV_PAGE_PORT next to the API on DEV_PORT: a different port is a different
-origin, so every call the page makes is cross-origin and goes through CORS exactly as it would from
+`make dev` serves them on DEV_PAGE_PORT next to the API on DEV_PORT: a different port is a different
+origin, so every call a page makes is cross-origin and goes through CORS exactly as it would from
 the platform's Next.js app to a Function URL. The browser tests start a second one on an origin that
-is not allowed.
+is not allowed. What is served (each a directory of plain files, no sub-paths):
+
+- `/`: the plain page (examples/create-course), which imports the package's build from
+- `/lib/draft-session/`: clients/draft-session/dist (`make node-build`);
+- `/react/`: the React example's bundle (examples/react-create-course/dist, `make node-build`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-PAGE_DIR = Path(__file__).resolve().parent.parent / "examples" / "create-course"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_DIR = ROOT / "examples" / "create-course"
+MOUNTS = {  # URL prefix -> directory; the longest prefix wins
+    "/lib/draft-session/": ROOT / "clients" / "draft-session" / "dist",
+    "/react/": ROOT / "examples" / "react-create-course" / "dist",
+    "/": PAGE_DIR,
+}
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+         ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+         ".map": "application/json"}
 UPLOAD_PATH = re.compile(r"^/dev-upload/([0-9a-fA-F-]{36})$")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1", "")
@@ -48,7 +59,7 @@ class PageServer:
 
     def config(self, hostname: str) -> dict:
         return {"apiBase": f"{self.api_base(hostname)}/draft_session", "token": self.token(),
-                "uploadUrl": "/dev-upload/{courseId}"}
+                "uploadUrl": "/dev-upload/{courseId}", "idempotencyKeys": _cors_allows("idempotency-key")}
 
     def start(self) -> "PageServer":
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="page-server", daemon=True)
@@ -58,6 +69,14 @@ class PageServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _cors_allows(header: str) -> bool:
+    """Whether the API's CORS (template.yaml, as the dev server applies it) lets a page send `header`:
+    the pages only send an Idempotency-Key once the deployment allows it, or every write would fail."""
+    from .cors import CorsPolicy
+
+    return header in CorsPolicy.from_template(()).headers
 
 
 def _make_handler(page: PageServer):
@@ -75,11 +94,18 @@ def _make_handler(page: PageServer):
                 # localhost): same host, other port, so still another origin.
                 hostname = urlsplit(f"//{self.headers.get('Host', '')}").hostname or page.host
                 return self._send(200, "application/json", json.dumps(page.config(hostname)).encode())
-            name = "index.html" if path == "/" else path.lstrip("/")
-            target = PAGE_DIR / name
-            # Only the page's own files: a plain name in PAGE_DIR, no sub-paths, no dot-files.
-            if "/" in name or name.startswith(".") or target.suffix not in TYPES or not target.is_file():
+            if path == "/react":
+                return self._redirect("/react/")
+            prefix = max((p for p in MOUNTS if path.startswith(p)), key=len)
+            directory, name = MOUNTS[prefix], path[len(prefix):] or "index.html"
+            target = directory / name
+            # Only the mounts' own files: a plain name in the directory, no sub-paths, no dot-files.
+            if "/" in name or name.startswith(".") or target.suffix not in TYPES:
                 return self._send(404, "text/plain; charset=utf-8", b"not found")
+            if not target.is_file():
+                built = directory.name == "dist" and not directory.is_dir()
+                hint = b"not built yet: run `make node-build` (make dev does)" if built else b"not found"
+                return self._send(404, "text/plain; charset=utf-8", hint)
             self._send(200, TYPES[target.suffix], target.read_bytes())
 
         def do_POST(self):
@@ -98,6 +124,12 @@ def _make_handler(page: PageServer):
                 received += len(chunk)
             body = {"courseId": match.group(1), "bytes": received, "stored": False}
             self._send(200, "application/json", json.dumps(body).encode())
+
+        def _redirect(self, location: str):
+            self.send_response(308)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def _send(self, status: int, content_type: str, body: bytes):
             self.send_response(status)

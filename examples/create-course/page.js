@@ -1,17 +1,8 @@
-// The reference page's glue: plain DOM in, DraftClient out. A React form does the same in its
-// effects and handlers (see README.md); everything about sessions lives in draft-client.js.
-import { DraftClient } from './draft-client.js';
+// The reference page's glue: plain DOM in, DraftClient out. Everything about sessions lives in the
+// package clients/draft-session; this page imports its build as it is (`make dev` serves it under
+// /lib/draft-session/), the React example bundles the same build.
+import { DraftClient, badgeTextRu, errorMessageRu, fieldMessageRu } from './lib/draft-session/index.js';
 
-const STATE_TEXT = {
-  starting: 'Открываем черновик…',
-  pending: 'Есть несохранённые изменения',
-  saving: 'Сохраняем…',
-  saved: 'Черновик сохранён',
-  offline: 'Нет связи: сохраним, когда она вернётся',
-  invalid: 'Проверьте отмеченные поля',
-  error: 'Не удалось сохранить',
-  materialized: 'Курс создан',
-};
 const NUMBERS = new Set(['estimatedLessons', 'estimatedSections', 'lessonDuration']);
 
 const form = document.getElementById('course-form');
@@ -28,18 +19,22 @@ const tokenFromHash = new URLSearchParams(location.hash.slice(1)).get('token');
 const token = tokenFromHash || config.token;
 document.getElementById('api-base').textContent = config.apiBase;
 
-const drafts = new DraftClient({ apiBase: config.apiBase, getToken: () => token });
+// idempotencyKeys: only once the API's CORS lets the browser send the header (config.json says).
+const drafts = new DraftClient({ apiBase: config.apiBase, getToken: () => token,
+  idempotencyKeys: config.idempotencyKeys ?? true });
 window.drafts = drafts; // for the console and the browser tests
 
 drafts.on('state', ({ state, error }) => {
   stateEl.dataset.state = state;
-  stateEl.textContent = STATE_TEXT[state] + (state === 'error' && error ? `: ${error.message}` : '');
+  stateEl.textContent = badgeTextRu(drafts.snapshot()) + (state === 'error' && error ? `: ${errorMessageRu(error)}` : '');
   stateEl.title = error ? `${error.code}: ${error.message}` : '';
 });
 drafts.on('session', ({ sessionId, storage }) => showSession(sessionId, storage));
 drafts.on('remotechange', (formData) => fill(formData));
+drafts.on('conflict', () => showNotice('conflict-notice', 'Черновик изменили в другой вкладке или на другом устройстве: изменения объединены.'));
 drafts.on('invalid', (invalid) => markInvalid(invalid));
 drafts.on('materialized', (result) => showCourse(result));
+drafts.on('alreadysubmitted', (result) => showCourse(result, true));
 
 form.addEventListener('input', (event) => {
   const field = event.target.name;
@@ -51,7 +46,7 @@ form.addEventListener('input', (event) => {
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.elements.topic.value.trim()) {
-    markInvalid({ topic: 'Укажите тему курса' });
+    markInvalid({ topic: { code: 'required', message: 'required' } });
     return;
   }
   submitButton.disabled = true;
@@ -59,7 +54,7 @@ form.addEventListener('submit', async (event) => {
     await drafts.materialize('submit', readAll());
     // The platform's own submit goes on from here with the course id (generation, redirect...).
   } catch (err) {
-    showError(`Курс не создан: ${err.message}`);
+    showError(`Курс не создан: ${errorMessageRu(err)}`);
   } finally {
     submitButton.disabled = false;
   }
@@ -86,15 +81,16 @@ form.elements.file.addEventListener('change', async (event) => {
 
 newCourseButton.addEventListener('click', async () => {
   form.reset();
+  lock(false);
   resultEl.hidden = uploadEl.hidden = newCourseButton.hidden = true;
   const { formData } = await drafts.reset();
   fill(formData);
 });
 
-const { formData, sessionId, storage, courseId, slug } = await drafts.start();
+const { formData, sessionId, storage, courseId, slug, alreadySubmitted } = await drafts.start();
 fill(formData);
 showSession(sessionId, storage);
-if (courseId) showCourse({ courseId, slug });
+if (courseId) showCourse({ courseId, slug }, alreadySubmitted);  // a reload shows a submitted draft as submitted
 
 // --- form <-> formData ---
 
@@ -130,12 +126,29 @@ function showSession(sessionId, storage) {
     : storage ? 'Redis' : '—';
 }
 
-function showCourse({ courseId, slug }) {
+function showCourse({ courseId, slug }, elsewhere = false) {
   resultEl.className = 'notice';
   resultEl.dataset.courseId = courseId;
-  resultEl.textContent = `Курс создан: ${slug} (id ${courseId})`;
+  resultEl.textContent = elsewhere
+    ? `Этот черновик уже отправлен в другой вкладке или на другом устройстве: курс ${slug} (id ${courseId}). `
+      + 'Изменения, сделанные здесь после отправки, в курс не попали.'
+    : `Курс создан: ${slug} (id ${courseId})`;
   resultEl.hidden = false;
   newCourseButton.hidden = false;
+  if (elsewhere) lock(true);  // the draft is closed: nothing typed here would reach the course
+}
+
+function lock(locked) {
+  for (const el of form.elements) if (el !== newCourseButton) el.disabled = locked;
+}
+
+function showNotice(id, message) {
+  let el = document.getElementById(id);
+  if (!el) {
+    el = Object.assign(document.createElement('div'), { id, className: 'notice' });
+    form.before(el);
+  }
+  el.textContent = message;
 }
 
 function showError(message) {
@@ -144,8 +157,10 @@ function showError(message) {
   resultEl.hidden = false;
 }
 
+/** invalid: field -> {message, code?, limit?}; shown in Russian by the detail's code. */
 function markInvalid(invalid) {
-  for (const [field, message] of Object.entries(invalid)) {
+  for (const [field, problem] of Object.entries(invalid)) {
+    const message = fieldMessageRu(problem);
     const el = form.elements[field];
     const box = el instanceof RadioNodeList || !el ? form.querySelector(`[data-name="${field}"]`) : el;
     if (!box) continue;

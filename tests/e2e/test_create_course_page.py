@@ -1,42 +1,17 @@
 """The create-course form in a real browser: the spec's E2E cases (seeds 000, 5.3) and the session
-behaviour of 3.2, through examples/create-course/draft-client.js against `make dev`'s server."""
+behaviour of 3.2, through examples/create-course (the package clients/draft-session's build) against
+`make dev`'s server."""
 
 from __future__ import annotations
 
 import time
-import uuid
-
-import pytest
 
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.conftest import WAIT_MS
-
-STATE = "#draft-state"
-
-
-def open_form(context, url: str):
-    """A new tab on the page, once its draft session is open (created or restored) and saved."""
-    page = context.new_page()
-    page.goto(url)
-    wait_state(page, "saved")
-    return page
-
-
-def wait_state(page, state: str, timeout: float = WAIT_MS) -> None:
-    page.wait_for_selector(f'{STATE}[data-state="{state}"]', timeout=timeout)
-
-
-def session_id(page) -> str:
-    text = page.inner_text("#session-id")
-    uuid.UUID(text)  # the page shows the id it holds
-    return text
-
-
-def course_rows(db) -> list[tuple]:
-    return db.execute("SELECT id, title, draft_session_id, user_id, status, generation_status, "
-                      "settings->>'materializedBy' FROM courses").fetchall()
+from tests.e2e.pages import (STATE, check_a_file_upload_materializes_first, check_a_submit_in_one_tab_closes_the_other,
+                             check_two_tabs_are_two_sessions,
+                             course_rows, eventually, open_form, session_id, wait_state)
 
 
 def watch_network(context, page) -> list[tuple[str, dict]]:
@@ -47,16 +22,6 @@ def watch_network(context, page) -> list[tuple[str, dict]]:
         cdp.on(name, lambda params, name=name: events.append((name, params)))
     cdp.send("Network.enable")
     return events
-
-
-def eventually(check, *, timeout: float = 20.0, interval: float = 0.2):
-    """Poll the server until `check` returns a truthy value (an upper bound, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 # --- the spec's three cases (5.3) ---
@@ -92,32 +57,31 @@ def test_submit_adds_exactly_one_course_row(context, dev_server, api, db, output
 
 def test_file_upload_materializes_the_course_first(context, dev_server, api, db, output_dir):
     page = open_form(context, dev_server.page)
-    sid = session_id(page)
-    page.fill('[name="topic"]', "Курс с материалами")
-    seen_at_upload = []
-
-    def upload(route, request):
-        # The platform's upload names the course: at this moment its row must already be committed.
-        course_id = request.url.rstrip("/").rsplit("/", 1)[-1]
-        seen_at_upload.append(db.execute(
-            "SELECT id, draft_session_id, settings->>'materializedBy' FROM courses WHERE id = %s",
-            (course_id,)).fetchall())
-        route.continue_()
-
-    page.route("**/dev-upload/**", upload)
-    page.set_input_files('input[type="file"]', files=[
-        {"name": "lesson-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% tiny test file\n"}])
-    page.wait_for_selector("text=Файл загружен")
+    course_id = check_a_file_upload_materializes_first(page, db)
     page.screenshot(path=str(output_dir / "after-upload.png"), full_page=True)
-
-    assert len(seen_at_upload) == 1 and len(seen_at_upload[0]) == 1, seen_at_upload
-    course_id, draft_session_id, reason = seen_at_upload[0][0]
-    assert (str(draft_session_id), reason) == (sid, "file_upload")
-    assert len(course_rows(db)) == 1
 
     page.click('button:has-text("Создать курс")')  # submit after the upload: the same course, no second row
     wait_state(page, "materialized")
     assert [r[0] for r in course_rows(db)] == [course_id]
+
+
+def test_a_reload_shows_a_submitted_draft_as_submitted(context, dev_server, api, db):
+    page = open_form(context, dev_server.page)
+    page.fill('[name="topic"]', "Отправлен до перезагрузки")
+    page.click('button:has-text("Создать курс")')
+    wait_state(page, "materialized")
+    course_id = page.get_attribute("#result", "data-course-id")
+
+    page.reload()
+    wait_state(page, "materialized")
+    assert page.get_attribute("#result", "data-course-id") == course_id
+    assert "Курс создан" in page.inner_text("#result")
+    assert api.sessions() == [] and len(course_rows(db)) == 1  # no fresh session behind the submitted one
+
+
+def test_a_submit_in_another_tab_is_explained_and_changes_nothing(context, dev_server, api, db, output_dir):
+    second = check_a_submit_in_one_tab_closes_the_other(context, dev_server.page, db)
+    second.screenshot(path=str(output_dir / "already-submitted.png"), full_page=True)
 
 
 # --- the session's life in a browser (3.2) ---
@@ -145,18 +109,7 @@ def test_reload_restores_the_same_session_and_form_without_a_row(context, dev_se
 
 
 def test_two_tabs_hold_two_sessions_and_no_rows(context, dev_server, api, db):
-    first = open_form(context, dev_server.page)
-    second = open_form(context, dev_server.page)
-    first.fill('[name="topic"]', "Первая вкладка")
-    second.fill('[name="topic"]', "Вторая вкладка")
-    wait_state(first, "saved")
-    wait_state(second, "saved")
-
-    ids = {session_id(first), session_id(second)}
-    assert len(ids) == 2
-    assert {s["sessionId"] for s in api.sessions()} == ids
-    assert {api.session(i)["formData"]["topic"] for i in ids} == {"Первая вкладка", "Вторая вкладка"}
-    assert course_rows(db) == []
+    check_two_tabs_are_two_sessions(context, dev_server.page, api, db)
 
 
 def test_closing_the_tab_before_the_autosave_keeps_the_last_keystrokes(context, dev_server, api, db):
