@@ -47,6 +47,7 @@ class ErrorDetail(BaseModel):
     field: str = Field(description="The offending field, dotted (formData.estimatedLessons), or the header")
     message: str
     code: Optional[str] = Field(None, description="A stable machine code of the problem, to translate it by")
+    limit: Optional[float] = Field(None, description="The bound a too_long, too_small ... value broke")
     courseId: Optional[str] = Field(None, description="already_materialized: the course the draft became")
     state: Optional[str] = Field(None, description="already_materialized: materializing or materialized")
 

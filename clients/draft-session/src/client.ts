@@ -67,7 +67,7 @@ export interface DraftSnapshot {
 }
 
 /** A field the server refused: its message, and the stable code and limit to translate it by. */
-export interface FieldProblem { message: string; code?: string; limit?: number | string }
+export interface FieldProblem { message: string; code?: string; limit?: number }
 
 export interface DraftEvents {
   state: { state: DraftState; error: DraftApiError | null };

@@ -23,8 +23,7 @@ export type Session = Schemas['Session'];
 export type SessionState = Session['state'];
 
 /**
- * One detail of an error answer: `code` (stable, to translate by), and for already_materialized
- * `courseId` and `state`, come from the document. API.md also names a `limit` on some validation
- * details, which the document does not list yet: optional here until it does.
+ * One detail of an error answer: `code` (stable, to translate by), `limit` where one applies, and
+ * for already_materialized `courseId` and `state`.
  */
-export type ErrorDetail = Schemas['ErrorDetail'] & { limit?: number | string | null };
+export type ErrorDetail = Schemas['ErrorDetail'];

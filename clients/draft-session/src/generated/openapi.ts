@@ -108,6 +108,12 @@ export interface components {
              * @description The offending field, dotted (formData.estimatedLessons), or the header
              */
             field: string;
+            /**
+             * Limit
+             * @description The bound a too_long, too_small ... value broke
+             * @default null
+             */
+            limit: number | null;
             /** Message */
             message: string;
             /**
@@ -255,7 +261,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -340,7 +346,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     /** @description true: the first answer of this Idempotency-Key, given again */
@@ -441,7 +447,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -531,7 +537,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     /** @description true: the first answer of this Idempotency-Key, given again */
@@ -650,7 +656,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     /** @description true: the first answer of this Idempotency-Key, given again */
@@ -780,7 +786,7 @@ export interface operations {
                     "application/json": components["schemas"]["Materialized"];
                 };
             };
-            /** @description The body is not valid JSON or not an object, or a URL parameter is malformed (bad_request) */
+            /** @description The body is not valid JSON or not an object, a URL parameter is malformed, a query parameter is one the endpoint does not take or given twice, or a body is sent where none is taken (bad_request) */
             400: {
                 headers: {
                     /** @description true: the first answer of this Idempotency-Key, given again */
