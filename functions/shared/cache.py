@@ -220,6 +220,8 @@ def classify(exc: BaseException, *, cluster: bool) -> Optional[StoreUnavailable]
     if isinstance(exc, redis.ResponseError):
         # An error in one of our scripts is a bug to see; any other error reply is a refusal.
         return None if "user_script" in str(exc) else down("error_reply")
+    if isinstance(exc, redis.exceptions.ClusterError) and "TTL exhausted" in str(exc):
+        return down("try_again")  # the cluster client was redirected (TRYAGAIN, MOVED) until it gave up
     if isinstance(exc, RedisClusterException):
         text = str(exc)
         if "not enabled" in text:  # "Cluster mode is not enabled on this node"
@@ -251,7 +253,7 @@ def _code(exc: BaseException) -> Optional[str]:
     if not isinstance(exc, redis.RedisError):
         return None
     head = str(exc).split(" ", 1)[0]
-    return exc.status_code or (head if head.isupper() else None)
+    return exc.status_code or (head if isinstance(exc, redis.ResponseError) and head.isupper() else None)
 
 
 def _describe(exc: BaseException) -> str:
