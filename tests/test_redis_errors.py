@@ -126,7 +126,8 @@ def test_a_server_loading_its_dataset_is_a_refusal(server, settings_env):
 
 
 def test_a_cluster_node_serving_no_slot_is_a_refusal(server, settings_env):
-    lonely = server("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")  # never joined
+    lonely = server("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",  # never joined
+                    port=localstores.free_cluster_port())
     got = failure_of(settings_env, lonely.url)
     assert (got.reason, got.applied) == ("cluster_down", False)
 
