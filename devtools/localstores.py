@@ -323,14 +323,20 @@ class LocalRedisCluster:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> "LocalRedisCluster":
-        for node in self.nodes:
-            if not node.running():
-                node.start()
-        if not (self.nodes[0].datadir / "nodes.conf").exists() or not self._slots_assigned():
-            subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-                            "--cluster-replicas", "0", "--cluster-yes"],
-                           check=True, capture_output=True, text=True, timeout=60)
-        self.wait_until(lambda info: info.get("cluster_state") == "ok", "the cluster is ok")
+        try:
+            for node in self.nodes:
+                if not node.running():
+                    node.start()
+            if not self._slots_assigned():  # a new cluster; a restarted one keeps its nodes.conf
+                created = subprocess.run(
+                    ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                     "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=60)
+                if created.returncode != 0:
+                    raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-1000:]}{created.stderr}")
+            self.wait_until(lambda info: info.get("cluster_state") == "ok", "the cluster is ok")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _slots_assigned(self) -> bool:
