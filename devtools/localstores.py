@@ -60,6 +60,34 @@ def _wait_port(port: int, timeout: float = 30.0, proc: Optional[subprocess.Popen
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+class _ChildServer:
+    """A server running as our child process (`proc`): stop() ends it, start() again brings it back."""
+
+    proc: Optional[subprocess.Popen] = None
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class _PostgresEndpoint:
+    """`url`: the app's database on `port`; `admin_url`: the server's own (`postgres`, or PgBouncer's console)."""
+
+    port: int
+    admin_database = "postgres"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.admin_database}"
+
+
 def _pg_bindir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if candidates:
@@ -78,7 +106,7 @@ def has_pg_cron(bindir: Path) -> bool:
     return any(Path(d, "pg_cron.so").exists() for d in {pkglibdir, str(bindir.parent / "lib")} if d)
 
 
-class LocalPostgres:
+class LocalPostgres(_PostgresEndpoint):
     def __init__(self, datadir: Path, port: Optional[int] = None, *, durable: bool = False,
                  with_pg_cron: bool = True):
         self.datadir = Path(datadir)
@@ -89,13 +117,6 @@ class LocalPostgres:
         self.pg_cron = with_pg_cron and has_pg_cron(self.bindir)
         self.as_root = os.geteuid() == 0
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DB_NAME}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(self.bindir / args[0]), *args[1:]]
@@ -157,12 +178,13 @@ class LocalPostgres:
         return self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0
 
 
-class LocalPgBouncer:
+class LocalPgBouncer(_PostgresEndpoint, _ChildServer):
     """Debian's PgBouncer in transaction mode in front of a LocalPostgres, as stock as Supabase's
     pooler is to its users: `ignore_startup_parameters` is Debian's `extra_float_digits` and nothing
     more, so a client that sends startup `options` is refused, as it would be in production."""
 
     STOCK_IGNORED = "extra_float_digits"
+    admin_database = "pgbouncer"  # its console: SHOW POOLS, SHOW CONFIG (simple queries only)
 
     def __init__(self, datadir: Path, postgres: "LocalPostgres", port: Optional[int] = None, *, pool_size: int = 40,
                  ignore_startup_parameters: str = STOCK_IGNORED):
@@ -177,14 +199,6 @@ class LocalPgBouncer:
             raise MissingDependency("pgbouncer not found: apt-get install pgbouncer")
         self.as_root = os.geteuid() == 0
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DB_NAME}"
-
-    @property
-    def admin_url(self) -> str:
-        """PgBouncer's own console (SHOW POOLS, SHOW CONFIG, ...); simple queries only."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer"
 
     def _config(self) -> str:
         return "\n".join([
@@ -225,15 +239,9 @@ class LocalPgBouncer:
             raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-2000:] if log.exists() else ''}")
         return self
 
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
-class LocalRedis:
+class LocalRedis(_ChildServer):
     """One redis-server. `extra` adds server options; `tls` serves TLS only (no plain port), with a
     certificate from tls_material(); `password` requires AUTH."""
 
@@ -273,12 +281,6 @@ class LocalRedis:
         _wait_port(self.port, proc=self.proc)
         return self
 
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 def _redis_binary() -> str:

@@ -180,6 +180,15 @@ def clean_stores(pg_server, redis_server, functions_database_url):
     yield
 
 
+def wait_until(predicate, what: str, limit: float = 20.0) -> None:
+    """Poll `predicate` until it holds (a state another process reaches), failing after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {limit}s")
+        time.sleep(0.02)
+
+
 def _wait_connectable(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:

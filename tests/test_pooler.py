@@ -9,7 +9,6 @@ pooler shows: no startup options, no session state, and a server-side bound on e
 from __future__ import annotations
 
 import logging
-import time
 
 import psycopg
 import pytest
@@ -18,7 +17,7 @@ from devtools import localstores
 from functions.draft_session.app import handler
 from functions.shared import db as shared_db
 from functions.shared.errors import StoreUnavailable
-from tests.conftest import STATE, call
+from tests.conftest import STATE, call, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +41,6 @@ def one_connection_pooler(pg_server):
 def _waiting_for_a_lock(db) -> int:
     return db.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                       "AND pid <> pg_backend_pid()").fetchone()[0]
-
-
-def _wait_until(predicate, what: str, limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {limit}s")
-        time.sleep(0.05)
 
 
 def test_the_stand_in_is_as_strict_as_supabases_pooler(pg_bouncer):
@@ -116,7 +107,7 @@ def test_a_transaction_left_idle_is_ended_by_the_server(db, make_user, pg_bounce
     with pytest.raises(StoreUnavailable) as failed:
         with shared_db.connection() as conn:
             conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user.id,))
-            _wait_until(lambda: _row_free(db, user.id), "the row lock released by the server")
+            wait_until(lambda: _row_free(db, user.id), "the row lock released by the server")
             conn.execute("SELECT 1")
     assert failed.value.reason == "idle_in_transaction_timeout" and failed.value.applied is False
 

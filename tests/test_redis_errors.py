@@ -21,7 +21,7 @@ from functions.shared.cache import redis_errors
 from functions.shared.errors import StoreUnavailable
 from functions.shared.stores.course_keys import RedisCourseKeys
 from functions.shared.stores.draft_sessions import RedisSessionStore
-from tests.conftest import STATE
+from tests.conftest import STATE, wait_until
 from tests.hung_store import HungStore
 
 USER = str(uuid.uuid4())
@@ -84,7 +84,7 @@ def test_a_script_that_will_not_end_is_a_refusal(server, settings_env):
     hog = threading.Thread(target=_run_forever, args=(node.url,), daemon=True)
     hog.start()
     with redis.Redis.from_url(node.url, socket_timeout=5) as look:
-        _wait_until(lambda: _busy(look), "the server answers BUSY")
+        wait_until(lambda: _busy(look), "the server answers BUSY")
         try:
             got = failure_of(settings_env, node.url)
             assert (got.reason, got.applied) == ("busy_script", False)
@@ -216,12 +216,4 @@ def test_an_error_in_one_of_our_scripts_stays_a_bug(redis_server, settings_env):
     with pytest.raises(redis.ResponseError, match="user_script"):
         with redis_errors():
             client().eval("return undefined_global.field", 0)
-
-
-def _wait_until(predicate, what: str, limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {limit}s")
-        time.sleep(0.02)
 
