@@ -21,6 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote
 
 DB_NAME = "app"
 
@@ -308,21 +309,32 @@ class LocalRedisCluster:
     """A Redis Cluster of `size` primaries and no replicas (`redis-server --cluster-enabled yes`,
     joined by `redis-cli --cluster create`), like LocalRedis to its users: `url` names one node,
     `stop()` / `start()` take the whole cluster away and back (its slots kept, its data not), and
-    `stop_node()` / `start_node()` one primary."""
+    `stop_node()` / `start_node()` one primary. With `tls`, clients and the cluster bus speak TLS
+    only, as on ElastiCache Serverless; `url` then trusts the cluster's CA."""
 
-    def __init__(self, datadir: Path, *, size: int = 3, node_timeout_ms: int = 2000):
+    def __init__(self, datadir: Path, *, size: int = 3, node_timeout_ms: int = 2000,
+                 tls: Optional["TlsMaterial"] = None):
         self.datadir = Path(datadir)
-        self.nodes = [LocalRedis(self.datadir / f"node{i}", free_cluster_port(), extra=(
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", str(node_timeout_ms),
-            # A primary down leaves the others serving their slots, so a
-            # test of one node down does not depend on how soon the others notice.
-            "--cluster-require-full-coverage", "no")) for i in range(size)]
+        self.tls = tls
+        options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                   "--cluster-node-timeout", str(node_timeout_ms),
+                   # A primary down leaves the others serving their slots, so a
+                   # test of one node down does not depend on how soon the others notice.
+                   "--cluster-require-full-coverage", "no"]
+        if tls:
+            options += ["--tls-cluster", "yes"]
+        self.nodes = [LocalRedis(self.datadir / f"node{i}", free_cluster_port(), extra=tuple(options), tls=tls)
+                      for i in range(size)]
         self.port = self.nodes[0].port
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}?ssl_ca_certs={quote(str(self.tls.ca))}"
         return f"redis://127.0.0.1:{self.port}"
+
+    def _cli(self) -> list[str]:
+        return ["redis-cli", *(["--tls", "--cacert", str(self.tls.ca)] if self.tls else [])]
 
     def start(self) -> "LocalRedisCluster":
         try:
@@ -331,7 +343,7 @@ class LocalRedisCluster:
                     node.start()
             if not self._slots_assigned():  # a new cluster; a restarted one keeps its nodes.conf
                 created = subprocess.run(
-                    ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                    [*self._cli(), "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
                      "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=60)
                 if created.returncode != 0:
                     raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-1000:]}{created.stderr}")
@@ -344,11 +356,11 @@ class LocalRedisCluster:
     def _slots_assigned(self) -> bool:
         return int(self.info(self.nodes[0]).get("cluster_slots_assigned", 0)) == 16384
 
-    @staticmethod
-    def _admin(node: "LocalRedis"):
+    def _admin(self, node: "LocalRedis"):
         import redis
 
-        return redis.Redis(port=node.port, socket_timeout=10, decode_responses=True)
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        return redis.Redis(port=node.port, socket_timeout=10, decode_responses=True, **tls)
 
     def info(self, node: "LocalRedis") -> dict:
         with self._admin(node) as admin:
@@ -427,7 +439,9 @@ class TlsMaterial:
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
                                                             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                                critical=False)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                # CLIENT_AUTH too: cluster nodes present it to each other on the TLS bus
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
                 .sign(ca_key, hashes.SHA256()))
         self.directory.mkdir(parents=True, exist_ok=True)
         self.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))

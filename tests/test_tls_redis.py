@@ -94,6 +94,33 @@ def test_a_misconfiguration_is_a_503_whose_error_log_names_the_cause(tls_redis, 
     assert PASSWORD not in caplog.text and "not-the-password" not in caplog.text
 
 
+@pytest.fixture(scope="module")
+def tls_cluster():
+    """A 3-primary cluster speaking TLS only, clients and bus: ElastiCache Serverless's shape."""
+    material = localstores.TlsMaterial(STATE / "tls-cluster-ca").create()
+    cluster = localstores.LocalRedisCluster(STATE / "redis-tls-cluster", tls=material).start()
+    yield cluster
+    cluster.stop()
+
+
+def test_a_tls_cluster_serves_users_on_every_primary(tls_cluster, make_user, settings_env):
+    settings_env(REDIS_URL=tls_cluster.url, REDIS_CLUSTER="true")
+    ports = set()
+    while len(ports) < len(tls_cluster.nodes):
+        user = make_user()
+        reply = call(handler, "POST", "/drafts", token=user.token)
+        assert reply.status == 201 and reply.json["storage"] == "redis", reply
+        ports.add(tls_cluster.node_of(index_key(str(user.id))).port)
+
+
+def test_a_tls_cluster_with_an_untrusted_certificate_is_misconfigured(tls_cluster, settings_env, caplog):
+    settings_env(REDIS_URL=tls_cluster.url.split("?", 1)[0], REDIS_CLUSTER="true")  # the system CAs only
+    with pytest.raises(StoreUnavailable) as failed:
+        RedisSessionStore().get(str(uuid.uuid4()), str(uuid.uuid4()))
+    assert (failed.value.reason, failed.value.misconfigured) == ("tls_verification_failed", True)
+    assert any("tls_verification_failed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
 @pytest.mark.xfail(strict=True, reason="the draft service does not yet read StoreUnavailable.misconfigured "
                                        "(functions/draft_session/service.py, the lead's part of issue 13)")
 @pytest.mark.parametrize("case", ["untrusted certificate (system CAs)", "wrong password"])
