@@ -1,4 +1,4 @@
-"""The pg_cron procedure under a role-level statement_timeout (migration 0011): it ends in time, and a
+"""The pg_cron procedure under a role-level statement_timeout (migration 0012): it ends in time, and a
 run the timeout cancels anyway is recorded failed, never left 'running' (issue 13).
 
 pg_cron runs `CALL public.cleanup_expired_drafts('pg_cron')` as the job's role; a statement_timeout

@@ -72,4 +72,4 @@ $$;
 COMMENT ON PROCEDURE public.cleanup_expired_drafts(text, interval, integer, interval) IS
     'The pg_cron draft cleanup: batches of delete_expired_drafts_batch(), each committed, until none is left '
     'or the deadline (the time budget, and 90 % of any statement_timeout in force); a cancelled run is '
-    'recorded failed (migration 0011)';
+    'recorded failed (migration 0012)';
