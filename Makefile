@@ -47,10 +47,17 @@ client-types: node-deps
 	npm run --silent gen-types -w clients/draft-session
 
 ## make test: throwaway Postgres (pg_cron) and Redis on free ports, then pytest; they stop at the end.
+## The whole suite runs once with the functions on Postgres and one Redis directly; then the store
+## suites run again as users deploy: through PgBouncer in transaction mode (Supabase's pooler) and on
+## a 3-primary Redis Cluster (REDIS_CLUSTER=true). See tests/conftest.py for --postgres / --redis.
+STORE_SUITES := tests/test_draft_sessions.py tests/test_cleanup_drafts.py tests/test_monitoring_health.py \
+	tests/test_purge_course.py tests/test_purge_queue.py tests/test_orphans_sweep.py \
+	tests/test_draft_races.py tests/test_draft_idempotency.py tests/test_purge_races.py
 test: venv system-deps node-check
 	@# Debian's chromium for tests/e2e (installed when root and missing; they fail under CI=true without it).
 	bash scripts/system-deps.sh chromium || echo "chromium unavailable: tests/e2e will say why"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --postgres=pooled --redis=cluster $(STORE_SUITES) $(PYTEST_ARGS)
 
 ## make test-long: the long runs of tests/long (60-second load of 200 users, fault soaks), each bounded
 ## in count and time, loopback only; their figures go to test-output/reliability-figures.json.

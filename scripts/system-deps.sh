@@ -6,6 +6,8 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql-15)
 ls /usr/lib/postgresql/*/lib/pg_cron.so >/dev/null 2>&1 || need+=(postgresql-15-cron)
+# The tests put the functions behind a transaction-mode pooler, as Supabase does (devtools/localstores.py).
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 for extra in "$@"; do
   case "$extra" in
     chromium)

@@ -1,5 +1,16 @@
 """Real stores for the whole run: a throwaway Postgres (pg_cron preloaded) and a throwaway Redis,
-started on free ports, migrated once, emptied between tests, stopped at the end."""
+started on free ports, migrated once, emptied between tests, stopped at the end.
+
+The topology the functions see is chosen per run (`make test` runs the suite once as it is, then the
+store suites again under the other topology):
+
+    --postgres=direct   the functions connect to Postgres itself (the default)
+    --postgres=pooled   through PgBouncer in transaction mode with its stock startup-parameter
+                        setting, as Supabase's pooler (migrations and the `db` fixture stay direct)
+    --redis=single      one redis-server (the default)
+    --redis=cluster     a 3-primary Redis Cluster, REDIS_CLUSTER=true; `redis_server` and `rds` are
+                        then the cluster and a cluster client
+"""
 
 from __future__ import annotations
 
@@ -26,6 +37,30 @@ STATE = Path(tempfile.mkdtemp(prefix="course-drafts-test-"))
 os.chmod(STATE, 0o755)  # the postgres user (when we are root) must reach its data directory
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("stores", "the topology of the stores the functions are pointed at")
+    group.addoption("--postgres", choices=("direct", "pooled"), default="direct",
+                    help="direct: the functions connect to Postgres; pooled: through PgBouncer in transaction mode")
+    group.addoption("--redis", choices=("single", "cluster"), default="single",
+                    help="single: one redis-server; cluster: a 3-primary Redis Cluster (REDIS_CLUSTER=true)")
+
+
+def pytest_report_header(config):
+    return f"stores: postgres {config.getoption('--postgres')}, redis {config.getoption('--redis')}"
+
+
+@pytest.fixture(scope="session")
+def pooled(request) -> bool:
+    """The functions reach Postgres through the pooler in this run."""
+    return request.config.getoption("--postgres") == "pooled"
+
+
+@pytest.fixture(scope="session")
+def clustered(request) -> bool:
+    """The functions' Redis is a Redis Cluster in this run."""
+    return request.config.getoption("--redis") == "cluster"
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     server = localstores.LocalPostgres(STATE / "pg").start()
@@ -41,17 +76,51 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
-def redis_server():
+def pg_bouncer(pg_server):
+    """PgBouncer in transaction mode in front of pg_server (started by the runs and tests that use it)."""
+    server = localstores.LocalPgBouncer(STATE / "pgbouncer", pg_server).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def functions_database_url(request, pooled, pg_server) -> str:
+    """Where the functions' DATABASE_URL points in this run."""
+    return request.getfixturevalue("pg_bouncer").url if pooled else pg_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A 3-primary Redis Cluster (the functions' Redis under --redis=cluster; cluster tests use it anyway)."""
+    server = localstores.LocalRedisCluster(STATE / "redis-cluster").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(request, clustered):
+    """The functions' Redis: one server, or the cluster (same url/start/stop/running)."""
+    if clustered:
+        yield request.getfixturevalue("redis_cluster")
+        return
     server = localstores.LocalRedis(STATE / "redis").start()
     yield server
     server.stop()
 
 
+def redis_client(server, **options):
+    """A client of a test Redis, a cluster client for a cluster."""
+    if isinstance(server, localstores.LocalRedisCluster):
+        return redis.RedisCluster.from_url(server.url, **options)
+    return redis.Redis.from_url(server.url, **options)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _environment(pg_server, redis_server):
+def _environment(functions_database_url, redis_server, clustered):
     os.environ.update({
-        "DATABASE_URL": pg_server.url,
+        "DATABASE_URL": functions_database_url,
         "REDIS_URL": redis_server.url,
+        "REDIS_CLUSTER": "true" if clustered else "false",
         "SUPABASE_JWT_SECRET": JWT_SECRET,
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "STORE_TIMEOUT_SECONDS": "2",
@@ -93,20 +162,44 @@ TABLES = ("audit_log", "rag_context_cache", "materials", "file_catalog", "assets
 
 
 @pytest.fixture(autouse=True)
-def clean_stores(pg_server, redis_server):
+def clean_stores(pg_server, redis_server, functions_database_url):
     """Every test starts from empty stores (servers restarted by a fault test come back first)."""
     if not redis_server.running():
         redis_server.start()
     if not pg_server.running():
         pg_server.start()
+        _wait_connectable(functions_database_url)  # the pooler, if any, reconnects to it
     with psycopg.connect(pg_server.url, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}
         extra = [t for t in ("purge_queue", "cleanup_runs", "orphan_candidates", "orphan_sweeps", "orphan_findings")
                  if t in existing]
         conn.execute(f"TRUNCATE {', '.join(list(TABLES) + extra)} CASCADE")
-    redis.Redis.from_url(redis_server.url).flushall()
+    with redis_client(redis_server) as admin:
+        admin.flushall()  # every primary of a cluster
     yield
+
+
+def wait_until(predicate, what: str, limit: float = 20.0) -> None:
+    """Poll `predicate` until it holds (a state another process reaches), failing after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {limit}s")
+        time.sleep(0.02)
+
+
+def _wait_connectable(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -131,7 +224,7 @@ def db(pg_server):
 
 @pytest.fixture
 def rds(redis_server):
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client = redis_client(redis_server, decode_responses=True)
     yield client
     client.close()
 

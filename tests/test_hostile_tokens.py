@@ -61,11 +61,13 @@ def claims(user_id, **extra) -> dict:
 
 
 class JwksServer:
-    """The project's JWKS endpoint, on loopback; counts fetches."""
+    """The project's JWKS endpoint, on loopback; counts fetches. `keys`: the JWKS's keys (default: an
+    RSA and an EC key, kids rsa-1 and ec-1)."""
 
-    def __init__(self):
-        keys = [{**RSAAlgorithm.to_jwk(RSA_KEY.public_key(), as_dict=True), "kid": "rsa-1", "alg": "RS256", "use": "sig"},
-                {**ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True), "kid": "ec-1", "alg": "ES256", "use": "sig"}]
+    def __init__(self, keys=None):
+        keys = keys or [
+            {**RSAAlgorithm.to_jwk(RSA_KEY.public_key(), as_dict=True), "kid": "rsa-1", "alg": "RS256", "use": "sig"},
+            {**ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True), "kid": "ec-1", "alg": "ES256", "use": "sig"}]
         body = json.dumps({"keys": keys}).encode()
         server = self
 

@@ -1,6 +1,11 @@
 """Who is calling: a Supabase user (JWT verified locally) or an administrator / the scheduler.
 
 The user id is the token's `sub`, never a value from the body or the path.
+
+Supabase's API keys are JWTs signed with the project's JWT secret, shaped unlike access tokens:
+`{"iss": "supabase", "ref": ..., "role": "service_role" | "anon", "iat", "exp"}`, no `sub`, no
+`aud`. The service_role key is an administrator as it is; the anon key, which every browser has,
+identifies no one: 401 wherever it is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .settings import Settings
 MAX_TOKEN_CHARS = 8192  # Supabase tokens are ~1 KB; anything far larger is an attack or a mistake.
 ASYMMETRIC = ("RS256", "ES256")
 LEEWAY_SECONDS = 5
+API_KEY_ISSUER = "supabase"  # the `iss` of the project's anon and service_role keys
 VERIFIED_TOKENS_KEPT = 1024  # per container; a full cache is simply emptied
 
 
@@ -55,6 +61,8 @@ class Authenticator:
         if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
             return Principal(user_id=None, is_admin=True)
         claims = self._verify_jwt(token)
+        if claims.get("role") == "anon":
+            raise Unauthorized("Supabase's anon key identifies no user: send the user's access token.")
         if claims.get("role") == "service_role":
             return Principal(user_id=_optional_uuid(claims.get("sub")), is_admin=True)
         user_id = _optional_uuid(claims.get("sub"))
@@ -91,15 +99,28 @@ class Authenticator:
                 token,
                 key,
                 algorithms=[alg],  # exactly the one family the key was chosen for: no confusion
-                audience=self._settings.jwt_audience,
-                issuer=self._settings.jwt_issuer,
-                options={"require": ["exp"], "verify_iss": bool(self._settings.jwt_issuer)},
                 leeway=LEEWAY_SECONDS,
+                **self._claim_checks(token),
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The token was rejected: {_reason(exc)}.") from None
+
+    def _claim_checks(self, token: str) -> dict:
+        """What the claims must say. An API key (role anon / service_role) has no `aud` and is issued
+        by "supabase"; an access token carries JWT_AUDIENCE and, if set, JWT_ISSUER. The role read
+        here unverified only picks the checks: the signature is verified either way."""
+        try:
+            role = jwt.decode(token, options={"verify_signature": False}).get("role")
+        except jwt.PyJWTError:
+            role = None
+        issuer = self._settings.jwt_issuer
+        if role in ("anon", "service_role"):
+            return {"issuer": [API_KEY_ISSUER, issuer] if issuer else None,
+                    "options": {"require": ["exp"], "verify_aud": False, "verify_iss": bool(issuer)}}
+        return {"audience": self._settings.jwt_audience, "issuer": issuer,
+                "options": {"require": ["exp"], "verify_iss": bool(issuer)}}
 
     def _key_for(self, alg: Optional[str], token: str):
         settings = self._settings

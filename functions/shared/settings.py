@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Optional
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
 
     database_url: Optional[str] = None
     redis_url: Optional[str] = None
+    # REDIS_URL names one node of a Redis Cluster (ElastiCache Serverless or cluster mode, Valkey,
+    # self-hosted): redis-py's cluster client, which routes each key to its slot's primary.
+    redis_cluster: bool = False
     qdrant_url: Optional[str] = None
     qdrant_api_key: Optional[str] = None
     qdrant_path: Optional[str] = None
@@ -75,6 +79,15 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: Optional[str]) -> Optional[str]:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_url(cls, value: bool, info: ValidationInfo) -> bool:
+        # redis-py's cluster client reaches nodes over TCP only, and a cluster has database 0 only.
+        url = urlsplit(info.data.get("redis_url") or "")
+        if value and (url.scheme == "unix" or url.path.strip("/") not in ("", "0")):
+            raise ValueError("a cluster is reached as redis://host:port or rediss://host:port (database 0)")
         return value
 
     @field_validator("storage_url")

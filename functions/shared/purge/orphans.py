@@ -93,8 +93,12 @@ def decode_cursor(cursor: Optional[str]) -> dict:
             raise ValueError("unknown store")
         return positions
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this endpoint returned.",
-                         details=[{"field": "cursor", "message": "malformed"}]) from None
+        raise _bad_cursor() from None
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest("The cursor is not one this endpoint returned.",
+                      details=[{"field": "cursor", "message": "malformed"}])
 
 
 DONE = "done"
@@ -117,8 +121,11 @@ class OrphanSweep:
         return {cid: Found(n) for cid, n in rows}, {}, {}, (after if after else DONE)
 
     def _redis_page(self, pos):
-        cursor, seen = self.keys.scan_courses(int(pos or 0), count=self.page_size)
-        return {cid: Found(n) for cid, n in seen.items()}, {}, {}, (cursor if cursor else DONE)
+        try:
+            position, seen = self.keys.scan_courses(pos, count=self.page_size)
+        except ValueError:  # the position (per primary on a cluster) is not one the adapter handed out
+            raise _bad_cursor() from None
+        return {cid: Found(n) for cid, n in seen.items()}, {}, {}, (DONE if position is None else position)
 
     def _qdrant_page(self, pos):
         if self.vectors is None:
@@ -191,7 +198,7 @@ class OrphanSweep:
                     break
                 try:
                     found, page_orgs, page_prefixes, positions[store] = pages[store](positions.get(store))
-                except StoreUnavailable:
+                except (StoreUnavailable, BadRequest):
                     raise
                 except Exception as exc:  # any store error is that store's 503, never a 500
                     raise StoreUnavailable(store, exc) from None

@@ -7,6 +7,9 @@
 A scanned key belongs to a course only if the exact id sits between the pattern's prefix and its
 separator: `rag:{id}x:...` is not a key of course `{id}`, whatever a glob would say.
 
+These keys carry no hash tag, so on a Redis Cluster they spread over every primary: the SCANs visit
+each primary (functions.shared.cache), and each UNLINK names keys of one slot only.
+
 Keys are read as bytes (decoded leniently), so one odd binary key elsewhere cannot break a purge.
 """
 
@@ -18,7 +21,7 @@ from typing import Iterable, Optional
 
 import redis
 
-from ..cache import client, redis_errors
+from ..cache import client, key_chunks, redis_errors, scan_page
 from ..cache import reset_client as reset_cache_clients
 from ..settings import get_settings
 
@@ -114,9 +117,9 @@ class RedisCourseKeys:
             pipe = self.redis.pipeline(transaction=False)
             order = []
             for cid, materials in courses.items():
-                keys = found.get(cid, []) + exact_keys(cid, materials)
-                for start in range(0, len(keys), UNLINK_CHUNK):
-                    pipe.unlink(*(_raw(k) for k in keys[start:start + UNLINK_CHUNK]))
+                keys = [_raw(k) for k in found.get(cid, []) + exact_keys(cid, materials)]
+                for chunk in key_chunks(self.redis, keys, UNLINK_CHUNK):
+                    pipe.unlink(*chunk)
                     order.append(cid)
             removed = pipe.execute()
         counts = {cid: 0 for cid in courses}
@@ -124,17 +127,18 @@ class RedisCourseKeys:
             counts[cid] += int(n)
         return counts
 
-    def scan_courses(self, cursor: int, *, count: Optional[int] = None) -> tuple[int, dict[str, int]]:
-        """One SCAN step (for the orphan sweep): keys per course id seen, and the next cursor (0 = done)."""
+    def scan_courses(self, position=None, *, count: Optional[int] = None) -> tuple[object, dict[str, int]]:
+        """One SCAN step (for the orphan sweep): keys per course id seen, and the next position
+        (opaque; None when every primary is done). A position not handed out here is a ValueError."""
         with redis_errors():
-            cursor, keys = self.redis.scan(cursor=cursor, count=count or self.scan_count)
+            position, keys = scan_page(self.redis, position, count=count or self.scan_count)
         seen: dict[str, int] = defaultdict(int)
         for raw in keys:
             key = _text(raw)
             cid = course_of_key(key) or exact_course_of_key(key)
             if cid:
                 seen[cid] += 1
-        return int(cursor), dict(seen)
+        return position, dict(seen)
 
 
 def bytes_client() -> redis.Redis:

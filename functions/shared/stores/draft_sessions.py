@@ -429,16 +429,20 @@ class RedisSessionStore:
     def prune_indexes(self, *, now_ms: int, scan_count: int = 1000) -> dict[str, int]:
         """Drop expired ids from every per-user index; count the live sessions left.
 
-        One SCAN over the index keys (never KEYS); used by the hourly job and the health check.
+        SCANs over the index keys of every primary (never KEYS); one pipeline per SCAN reply. Used
+        by the hourly job and the health check.
         """
+        from ..cache import scan_pages
+
         indexes = removed = active = 0
         with redis_errors():
-            for key in self.redis.scan_iter(match="draft:index:{*}", count=scan_count, _type="zset"):
+            for keys in scan_pages(self.redis, match="draft:index:{*}", count=scan_count, _type="zset"):
                 pipe = self.redis.pipeline(transaction=False)
-                pipe.zremrangebyscore(key, "-inf", now_ms)
-                pipe.zcard(key)
-                dropped, left = pipe.execute()
-                indexes += 1
-                removed += dropped
-                active += left
+                for key in keys:
+                    pipe.zremrangebyscore(key, "-inf", now_ms)
+                    pipe.zcard(key)
+                replies = pipe.execute()
+                indexes += len(keys)
+                removed += sum(replies[0::2])
+                active += sum(replies[1::2])
         return {"indexes": indexes, "expiredEntriesRemoved": removed, "activeSessions": active}
