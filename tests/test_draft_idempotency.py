@@ -148,3 +148,18 @@ def test_answers_older_than_24_hours_are_not_replayed_and_the_hourly_cleanup_for
     assert call(cleanup, "POST", "/cleanup", token=ADMIN_TOKEN, body={}).status == 200
     left = db.execute("SELECT count(*) FROM idempotency_keys WHERE scope = %s", (str(user.id),)).fetchone()[0]
     assert left == 1  # "today" stays for its 24 hours
+
+
+def test_a_database_sessions_refusal_is_kept_as_the_keys_first_answer(make_user, redis_server):
+    user = make_user()
+    redis_server.stop()
+    try:
+        sid = keyed(user, "POST", "/drafts", "c", {"formData": {"topic": "t"}}).json["sessionId"]
+        assert keyed(user, "PATCH", f"/drafts/{sid}", "s1", {"formData": {"topic": "u"}}).status == 200
+        stale = {"formData": {"topic": "v"}, "version": 1}
+        first = keyed(user, "PATCH", f"/drafts/{sid}", "stale", stale)
+        again = keyed(user, "PATCH", f"/drafts/{sid}", "stale", stale)
+        assert first.status == again.status == 409 and again.json == first.json
+        assert again.headers["idempotent-replayed"] == "true"
+    finally:
+        redis_server.start()

@@ -4,7 +4,7 @@ A draft session becomes a row exactly once: `INSERT ... ON CONFLICT (draft_sessi
 then the existing row is read back. The organization is read from `users` by the insert itself
 (the organization at the moment of use). The row keeps the form in `settings.draftForm`.
 
-A failure is told apart by when it happened (functions.shared.errors.StoreUnavailable.applied):
+A failure is told apart by when it happened (functions.shared.db: StoreUnavailable.applied):
 before the COMMIT was sent nothing can land (applied=False); during the COMMIT it may have.
 """
 
@@ -17,7 +17,6 @@ from typing import Any, Iterator, Optional
 
 from ...drafts.model import CourseRef, NewCourse, NoOrganization
 from .. import db
-from ..errors import StoreUnavailable
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _TRANSLIT = str.maketrans({
@@ -43,36 +42,37 @@ def slugs(title: str, course_id: uuid.UUID) -> Iterator[str]:
 
 
 # The draft row, its organization taken from `users` in the same statement: no row without one.
+# Any conflict does nothing (no exception, so no savepoint is needed around it): the session's row
+# already there (or a parallel insert of it committing), or, very rarely, a slug taken.
 INSERT_DRAFT = """
 INSERT INTO courses (id, organization_id, user_id, title, slug, status, generation_status, language,
                      settings, draft_session_id)
 SELECT %(id)s, u.organization_id, u.id, %(title)s, %(slug)s, 'draft', NULL, %(language)s, %(settings)s, %(sid)s
 FROM users u WHERE u.id = %(user)s AND u.organization_id IS NOT NULL
-ON CONFLICT (draft_session_id) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id, slug
 """
 
 
 def insert_draft(conn, *, course_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, title: str,
-                 language: Optional[str], settings: dict[str, Any]) -> Optional[tuple[uuid.UUID, str]]:
-    """Insert the row in the caller's transaction: (id, slug), or None if the session already has a
-    row (or a parallel insert of the same id is committing it) or the user has no organization. A
-    slug collision is retried with a salt, in a savepoint."""
+                 language: Optional[str], settings: dict[str, Any]) -> CourseRef:
+    """The session's row, inserted now (created=True) or found (False), in the caller's transaction.
+
+    One statement in the common case. NoOrganization if the user has none (nothing inserted).
+    """
     for slug in slugs(title, course_id):
-        try:
-            with conn.transaction():  # a savepoint: a collision does not spoil the caller's transaction
-                row = conn.execute(INSERT_DRAFT, {
-                    "id": course_id, "title": title, "slug": slug, "language": language,
-                    "settings": Jsonb(settings), "sid": session_id, "user": user_id}).fetchone()
-            return (row[0], row[1]) if row else None
-        except unique_violation() as exc:
-            constraint = str(exc.diag.constraint_name or "")
-            if constraint.endswith("_pkey"):
-                # A parallel resume of the same materialization inserted the reserved id first (the
-                # arbiter index cannot see a row not yet committed): it is this session's row.
-                return None
-            if "slug" not in constraint:
-                raise
+        row = conn.execute(INSERT_DRAFT, {
+            "id": course_id, "title": title, "slug": slug, "language": language,
+            "settings": Jsonb(settings), "sid": session_id, "user": user_id}).fetchone()
+        if row:
+            return CourseRef(row[0], row[1], created=True)
+        existing = conn.execute("SELECT id, slug FROM courses WHERE draft_session_id = %s", (session_id,)).fetchone()
+        if existing:
+            return CourseRef(existing[0], existing[1], created=False)
+        org = conn.execute("SELECT organization_id FROM users WHERE id = %s", (user_id,)).fetchone()
+        if not org or org[0] is None:
+            raise NoOrganization()
+        # Otherwise the slug was taken: the next one is salted.
     raise RuntimeError("could not allocate a unique slug")
 
 
@@ -87,35 +87,15 @@ class PostgresCourses:
         NoOrganization if the user has none (nothing inserted). A StoreUnavailable says whether the
         row may have been committed (applied=None: only if the COMMIT itself failed).
         """
-        committing = False
-        try:
-            with db.connection() as conn:
-                with conn.transaction():
-                    made = insert_draft(conn, course_id=course.course_id, session_id=course.session_id,
-                                        user_id=course.user_id, title=course.title, language=course.language,
-                                        settings={"draftForm": course.form, "materializedBy": course.reason})
-                    existing = None if made else conn.execute(
-                        "SELECT id, slug FROM courses WHERE draft_session_id = %s", (course.session_id,)).fetchone()
-                    committing = True
-        except StoreUnavailable as exc:
-            exc.applied = None if committing else False
-            raise
-        if made:
-            return CourseRef(made[0], made[1], created=True)
-        if existing:
-            return CourseRef(existing[0], existing[1], created=False)
-        raise NoOrganization()
+        with db.connection() as conn:
+            return insert_draft(conn, course_id=course.course_id, session_id=course.session_id,
+                                user_id=course.user_id, title=course.title, language=course.language,
+                                settings={"draftForm": course.form, "materializedBy": course.reason})
 
     def find_by_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Optional[CourseRef]:
         row = db.fetch_one(
             "SELECT id, slug FROM courses WHERE draft_session_id = %s AND user_id = %s", (session_id, user_id))
         return CourseRef(row[0], row[1], created=False) if row else None
-
-
-def unique_violation():
-    import psycopg  # imported lazily: sessions that never materialize do not pay for psycopg
-
-    return psycopg.errors.UniqueViolation
 
 
 def Jsonb(value):  # noqa: N802 - stands in for psycopg's adapter, imported lazily

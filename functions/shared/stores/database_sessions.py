@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from ...drafts.model import (
     Changes, CourseRef, Idempotency, KeyReused, Materializing, NoOrganization, Refusal, Session, SessionClosed,
@@ -85,14 +85,32 @@ class DatabaseSessionStore:
 
     # --- the operations ---
 
+    def _keyed(self, user_id: uuid.UUID, idem: Optional[Idempotency],
+               work: Callable[[Any], Union[Refusal, tuple[dict[str, Any], Any]]]) -> Any:
+        """Run `work` in one transaction under the Idempotency-Key, if any: a key seen before answers
+        its first answer again; otherwise what `work` answers (a value, or a refusal it returns
+        rather than raises, so that it is kept too) is stored with the change and committed with it."""
+        with db.connection() as conn:
+            replay = claim(conn, str(user_id), idem)
+            if replay is not None:
+                outcome: Any = self._replayed(replay)
+            else:
+                outcome = work(conn)
+                if isinstance(outcome, Refusal):
+                    store_answer(conn, str(user_id), idem, _refusal_answer(outcome))
+                else:
+                    answer, outcome = outcome
+                    store_answer(conn, str(user_id), idem, answer)
+        if isinstance(outcome, Refusal):
+            raise outcome
+        return outcome
+
     def create(self, user_id: uuid.UUID, session_id: uuid.UUID, org_id: Optional[uuid.UUID], form: dict[str, Any],
                *, now_ms: int, ttl_ms: int, max_sessions: int, max_per_minute: int,
                idem: Optional[Idempotency] = None) -> Written[Session]:
         now = iso_of(now_ms)
-        with db.connection() as conn, conn.transaction():
-            replay = claim(conn, str(user_id), idem)
-            if replay is not None:
-                return self._replayed(replay)
+
+        def work(conn):
             # The limit holds here too (each of these is a courses row), counted under a lock on the
             # user's row so that parallel creates are counted one after the other.
             conn.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (user_id,))
@@ -101,16 +119,15 @@ class DatabaseSessionStore:
                      AND settings ? 'draftSession' AND coalesce(settings->'draftSession'->>'state', 'open') = 'open'""",
                 (user_id,)).fetchone()[0]
             if held >= max_sessions:
-                raise TooManySessions()
+                raise TooManySessions()  # not kept: a 429 says "try again later"
             meta = {"storage": "database", "version": 1, "createdAt": now, "updatedAt": now, "state": "open"}
-            made = insert_draft(conn, course_id=session_id, session_id=session_id, user_id=user_id,
-                                title=self._title(form), language=form.get("language"),
-                                settings={"draftForm": form, "materializedBy": "fallback", "draftSession": meta})
-            if made is None:
-                raise NoOrganization()
+            insert_draft(conn, course_id=session_id, session_id=session_id, user_id=user_id,
+                         title=self._title(form), language=form.get("language"),
+                         settings={"draftForm": form, "materializedBy": "fallback", "draftSession": meta})
             session = self._session(self._locked(conn, user_id, session_id))
-            store_answer(conn, str(user_id), idem, _session_answer(session))
-        return Written(session)
+            return _session_answer(session), Written(session)
+
+        return self._keyed(user_id, idem, work)
 
     def get(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Optional[Session]:
         found = db.fetch_one(_ROW, (session_id, user_id))
@@ -118,71 +135,58 @@ class DatabaseSessionStore:
 
     def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, expected_version: Optional[int],
               now_ms: int, ttl_ms: int, idem: Optional[Idempotency] = None) -> Written[Session]:
-        with db.connection() as conn, conn.transaction():
-            replay = claim(conn, str(user_id), idem)
-            if replay is not None:
-                return self._replayed(replay)
-            row = self._locked(conn, user_id, session_id)
-            try:
-                if not row.open:
-                    raise row.closed()
-                version = int(row.meta.get("version", 1))
-                if expected_version is not None and expected_version != version:
-                    raise VersionMismatch(version)
-            except Refusal as refusal:
-                store_answer(conn, str(user_id), idem, _refusal_answer(refusal))
-                raise
-            form = _merged(row.form, changes)
-            meta = {**row.meta, "version": version + 1, "updatedAt": iso_of(now_ms)}
-            self._update(conn, row, form, meta)
-            session = self._session(self._locked(conn, user_id, session_id))
-            store_answer(conn, str(user_id), idem, _session_answer(session))
-        return Written(session)
-
-    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, *, idem: Optional[Idempotency] = None) -> Written[None]:
-        with db.connection() as conn, conn.transaction():
-            replay = claim(conn, str(user_id), idem)
-            if replay is not None:
-                self._replayed(replay)
-                return Written(None, True)
+        def work(conn):
             row = self._locked(conn, user_id, session_id)
             if not row.open:
-                store_answer(conn, str(user_id), idem, _refusal_answer(row.closed()))
-                raise row.closed()
+                return row.closed()
+            version = int(row.meta.get("version", 1))
+            if expected_version is not None and expected_version != version:
+                return VersionMismatch(version)
+            meta = {**row.meta, "version": version + 1, "updatedAt": iso_of(now_ms)}
+            self._update(conn, row, _merged(row.form, changes), meta)
+            session = self._session(self._locked(conn, user_id, session_id))
+            return _session_answer(session), Written(session)
+
+        return self._keyed(user_id, idem, work)
+
+    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, *, idem: Optional[Idempotency] = None) -> Written[None]:
+        def work(conn):
+            row = self._locked(conn, user_id, session_id)
+            if not row.open:
+                return row.closed()
             # The purge trigger queues it like any deleted course (it owns nothing yet).
             conn.execute("SELECT set_config('app.purge_reason', 'draft_discarded', true)")
             conn.execute("DELETE FROM courses WHERE id = %s", (row.id,))
-            store_answer(conn, str(user_id), idem, {"deleted": True})
-        return Written(None)
+            return {"deleted": True}, Written(None)
+
+        return self._keyed(user_id, idem, work)
 
     def begin_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, course_id: uuid.UUID,
                           reason: str, attempt: str, now_ms: int,
                           idem: Optional[Idempotency] = None) -> Written[Materializing]:
         """The whole materialization, in one transaction: the row is already the course."""
-        with db.connection() as conn, conn.transaction():
-            replay = claim(conn, str(user_id), idem)
-            if replay is not None:
-                course = self._replayed(replay).value
-                return Written(Materializing(None, course.course_id, reason, course), True)
+        def work(conn):
             row = self._locked(conn, user_id, session_id)
             if not row.open:
                 if _merged(row.form, changes) != row.form:
-                    store_answer(conn, str(user_id), idem, _refusal_answer(row.closed()))
-                    raise row.closed()
+                    return row.closed()
                 course = CourseRef(row.id, row.slug, created=False)
-                return Written(Materializing(self._session(row), row.id, reason, course))
-            form = _merged(row.form, changes)
+                return _course_answer(course), Written(Materializing(self._session(row), row.id, reason, course))
             meta = {**row.meta, "state": "materialized", "updatedAt": iso_of(now_ms),
                     "version": int(row.meta.get("version", 1)) + (1 if changes else 0)}
             # The organization at the moment of use, as for a course created from Redis.
             org = conn.execute("SELECT organization_id FROM users WHERE id = %s", (user_id,)).fetchone()
             if not org or org[0] is None:
-                raise NoOrganization()
-            self._update(conn, row, form, meta, reason=reason, organization_id=org[0])
+                raise NoOrganization()  # rolled back: the row stays an open draft
+            self._update(conn, row, _merged(row.form, changes), meta, reason=reason, organization_id=org[0])
             course = CourseRef(row.id, row.slug, created=True)
-            store_answer(conn, str(user_id), idem, _course_answer(course))
             session = self._session(self._locked(conn, user_id, session_id))
-        return Written(Materializing(session, row.id, reason, course))
+            return _course_answer(course), Written(Materializing(session, row.id, reason, course))
+
+        done = self._keyed(user_id, idem, work)
+        if done.replayed:  # the stored answer is the course
+            return Written(Materializing(None, done.value.course_id, reason, done.value), True)
+        return done
 
     def finish_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, course: CourseRef, *,
                            idem: Optional[Idempotency] = None) -> Written[CourseRef]:
@@ -203,15 +207,17 @@ class DatabaseSessionStore:
     def replay_of(self, user_id: uuid.UUID, idem: Idempotency) -> Optional[Written[Session]]:
         """The stored answer of a create made here earlier with this key (None if there is none):
         a create retried once Redis is back must not open a second session."""
-        with db.connection() as conn, conn.transaction():
+        with db.connection() as conn:
             found = conn.execute(
                 """SELECT fingerprint, answer FROM idempotency_keys WHERE scope = %s AND key_hash = %s
-                     AND created_at > now() - interval '24 hours'""", (str(user_id), idem.key_hash)).fetchone()
+                     AND answer IS NOT NULL AND created_at > now() - interval '24 hours'""",
+                (str(user_id), idem.key_hash)).fetchone()
         if found is None:
             return None
         if found[0] != idem.fingerprint:
             raise KeyReused()
-        return self._replayed(found[1])
+        replayed = self._replayed(found[1])
+        return replayed if isinstance(replayed, Written) else None
 
     # --- rows and answers ---
 
@@ -226,7 +232,7 @@ class DatabaseSessionStore:
                WHERE id = %s""",
             (Jsonb(settings), self._title(form), form.get("language"), organization_id, row.id))
 
-    def _replayed(self, answer: dict[str, Any]):
+    def _replayed(self, answer: dict[str, Any]) -> Union[Written[Any], Refusal]:
         """A stored answer, given again: a session, a course, a discard, or the refusal it was."""
         if "refusal" in answer:
             refusal: Refusal
@@ -235,7 +241,7 @@ class DatabaseSessionStore:
             else:
                 refusal = VersionMismatch(int(answer["current"]))
             refusal.replayed = True
-            raise refusal
+            return refusal
         if "course" in answer:
             c = answer["course"]
             return Written(CourseRef(uuid.UUID(c["courseId"]), c["slug"], created=c["created"]), True)

@@ -44,11 +44,10 @@ class PostgresDraftCleanup:
     def delete_batch(self, run_id: int, cutoff: datetime, batch_size: int) -> int:
         """One batch in its own transaction: its row locks last only as long as this call."""
         with db.connection() as conn:
-            with conn.transaction():
-                deleted = conn.execute(
-                    "SELECT count(*) FROM public.delete_expired_drafts_batch(%s, %s)", (cutoff, batch_size)
-                ).fetchone()[0]
-                conn.execute("SELECT public.cleanup_run_progress(%s, %s)", (run_id, deleted))
+            deleted = conn.execute(
+                "SELECT count(*) FROM public.delete_expired_drafts_batch(%s, %s)", (cutoff, batch_size)
+            ).fetchone()[0]
+            conn.execute("SELECT public.cleanup_run_progress(%s, %s)", (run_id, deleted))
         return deleted
 
     def finish_run(self, run_id: int, *, complete: bool, error: Optional[str] = None) -> None:

@@ -69,25 +69,24 @@ class PostgresOrphanLedger:
         rows = [(store, uuid.UUID(cid), items, size)
                 for store, per_course in findings.items() for cid, (items, size) in per_course.items()]
         with db.connection() as conn:
-            with conn.transaction():
-                if rows:
-                    conn.execute(
-                        """INSERT INTO orphan_findings AS f (sweep, pass, store, course_id, items, bytes)
-                           SELECT %s, %s, s, c, i, b FROM unnest(%s::text[], %s::uuid[], %s::bigint[], %s::bigint[])
-                               AS v(s, c, i, b)
-                           ON CONFLICT (sweep, pass, store, course_id)
-                           DO UPDATE SET items = f.items + excluded.items, bytes = f.bytes + excluded.bytes""",
-                        (name, pass_, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                         [r[3] for r in rows]))
-                if complete:
-                    conn.execute(
-                        """UPDATE orphan_sweeps SET last_complete_pass = pass, last_completed_at = now(),
-                               pass = pass + 1, cursor = NULL, pass_started_at = now(), updated_at = now()
-                           WHERE name = %s""", (name,))
-                    conn.execute("DELETE FROM orphan_findings WHERE sweep = %s AND pass < %s", (name, pass_))
-                else:
-                    conn.execute("UPDATE orphan_sweeps SET cursor = %s, updated_at = now() WHERE name = %s",
-                                 (cursor, name))
+            if rows:
+                conn.execute(
+                    """INSERT INTO orphan_findings AS f (sweep, pass, store, course_id, items, bytes)
+                       SELECT %s, %s, s, c, i, b FROM unnest(%s::text[], %s::uuid[], %s::bigint[], %s::bigint[])
+                           AS v(s, c, i, b)
+                       ON CONFLICT (sweep, pass, store, course_id)
+                       DO UPDATE SET items = f.items + excluded.items, bytes = f.bytes + excluded.bytes""",
+                    (name, pass_, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                     [r[3] for r in rows]))
+            if complete:
+                conn.execute(
+                    """UPDATE orphan_sweeps SET last_complete_pass = pass, last_completed_at = now(),
+                           pass = pass + 1, cursor = NULL, pass_started_at = now(), updated_at = now()
+                       WHERE name = %s""", (name,))
+                conn.execute("DELETE FROM orphan_findings WHERE sweep = %s AND pass < %s", (name, pass_))
+            else:
+                conn.execute("UPDATE orphan_sweeps SET cursor = %s, updated_at = now() WHERE name = %s",
+                             (cursor, name))
 
     def last_complete(self, name: str) -> dict[str, Any]:
         state = db.fetch_one("SELECT last_complete_pass, last_completed_at, pass, cursor IS NOT NULL "

@@ -157,7 +157,7 @@ class PostgresPurgeQueue:
             parts.append(_ADD_BYTES.format(key=f"'{bytes_key}'"))
         sql = _RECORD.format(result=" || ".join(parts))  # keys are our constants, never input
         ids = sorted(counts)
-        with db.connection() as conn, conn.transaction():
+        with db.connection() as conn:
             # The steps of a batch finish at once and record into the same rows: each locks them in
             # one order first, so that two recordings wait for each other instead of deadlocking.
             conn.execute("SELECT 1 FROM purge_queue WHERE course_id = ANY(%s::uuid[]) ORDER BY course_id FOR UPDATE",
@@ -219,19 +219,18 @@ class PostgresPurgeQueue:
     def delete_course(self, course_id: uuid.UUID, *, reason: str, requested_by: Optional[uuid.UUID]) -> bool:
         """Delete the row; the trigger queues its purge in the same transaction. False if it was gone."""
         with db.connection() as conn:
-            with conn.transaction():
-                conn.execute("SELECT set_config('app.purge_reason', %s, true), "
-                             "set_config('app.purge_requested_by', %s, true)",
-                             (reason, str(requested_by) if requested_by else ""))
-                # Rows the cascade removes beside materials (which the trigger counts itself).
-                children = conn.execute(_CHILD_ROWS, {"id": course_id}).fetchone()[0]
-                if conn.execute("DELETE FROM courses WHERE id = %s", (course_id,)).rowcount == 0:
-                    return False
-                if children:
-                    conn.execute(
-                        """UPDATE purge_queue SET result = result || jsonb_build_object('databaseRowsDeleted',
-                               coalesce((result->>'databaseRowsDeleted')::bigint, 0) + %s)
-                           WHERE course_id = %s""", (children, course_id))
+            conn.execute("SELECT set_config('app.purge_reason', %s, true), "
+                         "set_config('app.purge_requested_by', %s, true)",
+                         (reason, str(requested_by) if requested_by else ""))
+            # Rows the cascade removes beside materials (which the trigger counts itself).
+            children = conn.execute(_CHILD_ROWS, {"id": course_id}).fetchone()[0]
+            if conn.execute("DELETE FROM courses WHERE id = %s", (course_id,)).rowcount == 0:
+                return False
+            if children:
+                conn.execute(
+                    """UPDATE purge_queue SET result = result || jsonb_build_object('databaseRowsDeleted',
+                           coalesce((result->>'databaseRowsDeleted')::bigint, 0) + %s)
+                       WHERE course_id = %s""", (children, course_id))
         return True
 
     def enqueue_orphans(self, orphans: dict[uuid.UUID, Optional[uuid.UUID]], *, reason: str = "orphan") -> int:
