@@ -57,6 +57,11 @@ class PageServer:
             return [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"]
         return [f"http://{self.host}:{self.port}"]
 
+    def own_request(self, host: Optional[str], origin: Optional[str]) -> bool:
+        """The request names this server as the browser shows it, and comes from its own page."""
+        own = self.origins()
+        return bool(host) and f"http://{host}" in own and (origin is None or origin in own)
+
     def config(self, hostname: str) -> dict:
         return {"apiBase": f"{self.api_base(hostname)}/draft_session", "token": self.token(),
                 "uploadUrl": "/dev-upload/{courseId}", "idempotencyKeys": _cors_allows("idempotency-key")}
@@ -90,6 +95,13 @@ def _make_handler(page: PageServer):
         def do_GET(self):
             path = urlsplit(self.path).path
             if path == "/config.json":
+                # It hands out a development token: only to this page itself. A Host that is not this
+                # server's own loopback name (a DNS-rebinding page: evil.example resolving to
+                # 127.0.0.1) or another site's Origin gets nothing.
+                if not page.own_request(self.headers.get("Host"), self.headers.get("Origin")):
+                    body = {"error": {"code": "forbidden", "message": "config.json is only for the page itself, "
+                                                                     "opened on its own loopback origin."}}
+                    return self._send(403, "application/json", json.dumps(body).encode())
                 # The API is addressed by the host name the browser used for the page (127.0.0.1 or
                 # localhost): same host, other port, so still another origin.
                 hostname = urlsplit(f"//{self.headers.get('Host', '')}").hostname or page.host

@@ -91,9 +91,39 @@ def decode_cursor(cursor: Optional[str]) -> dict:
         positions = data["pos"]
         if set(positions) - set(STORES):
             raise ValueError("unknown store")
+        for store, position in positions.items():
+            if position != DONE and not _VALID_POSITION[store](position):
+                raise ValueError(f"not a position of {store}")
         return positions
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise _bad_cursor() from None
+
+
+def _uuid_or_none(value) -> bool:
+    return value is None or canonical(value) is not None
+
+
+def _files_position(pos) -> bool:
+    """{"phase": "uploads", "org"?, "orgAfter"?, "after"?} or {"phase": "materials", "after"?}: every
+    name a canonical UUID, since each becomes part of a storage path."""
+    if not isinstance(pos, dict) or pos.get("phase") not in ("uploads", "materials"):
+        return False
+    allowed = {"phase", "after"} | ({"org", "orgAfter"} if pos["phase"] == "uploads" else set())
+    return set(pos) <= allowed and all(_uuid_or_none(pos.get(k)) for k in allowed - {"phase"})
+
+
+def _qdrant_position(pos) -> bool:
+    """A point id, as qdrant-client's scroll hands them out: an unsigned integer or a UUID."""
+    return (isinstance(pos, int) and not isinstance(pos, bool) and 0 <= pos < 2**64) or canonical(pos) is not None
+
+
+# What each store's position may be (the Redis one is checked by its adapter: host:port/cursor on a cluster).
+_VALID_POSITION = {
+    "rag": lambda pos: canonical(pos) is not None,
+    "redis": lambda pos: isinstance(pos, (int, str)) and not isinstance(pos, bool),
+    "files": _files_position,
+    "qdrant": _qdrant_position,
+}
 
 
 def _bad_cursor() -> BadRequest:
