@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 NEEDS = {  # what a row measures must be in the tree; otherwise the row says so instead of failing
-    "cleanup": ("functions/cleanup_drafts/app.py", "functions/shared/stores/draft_cleanup.py"),
-    "purge": ("functions/purge_course/app.py", "functions/shared/purge/__init__.py"),
-    "drain": ("functions/shared/purge/__init__.py",),
+    "cleanup": ("functions/cleanup_drafts/app.py", "functions/adapters/draft_cleanup.py"),
+    "purge": ("functions/purge_course/app.py", "functions/purge/__init__.py"),
+    "drain": ("functions/purge/__init__.py",),
 }
 
 

@@ -15,6 +15,7 @@ the expiring drafts next in line for deletion (how long that update waits for th
 
 from __future__ import annotations
 
+
 import json
 import re
 import subprocess
@@ -125,21 +126,23 @@ class _TimedStore:
 
 def project_cleanup() -> dict:
     import functions.cleanup_drafts.app as app
-    from functions.cleanup_drafts.service import DraftCleanup
-    from functions.shared.settings import get_settings
-    from functions.shared.stores.draft_cleanup import PostgresDraftCleanup
-    from functions.shared.stores.draft_sessions import RedisSessionStore
+    from functions.adapters.draft_cleanup import PostgresDraftCleanup
+    from functions.cleanup.service import DraftCleanup
+    from functions.purge.worker import DrainReport
+    from functions.wiring import process
 
-    store = _TimedStore(PostgresDraftCleanup())
+    proc = process()
+    store = _TimedStore(PostgresDraftCleanup(proc.postgres))
+
     def no_drain(**_):  # the queue drain has its own row; here only the deletion is timed
-        return {"processed": 0, "stillPending": 0}
+        return DrainReport()
 
-    app._service = DraftCleanup(store, RedisSessionStore(), no_drain, get_settings())
+    proc.draft_cleanup = DraftCleanup(store, proc.draft_sessions.sessions, no_drain, proc.settings)
     start = time.perf_counter()
     with quiet_stdout():
         result = app.handler({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}, None)
     elapsed = time.perf_counter() - start
-    app._service = None
+    del proc.draft_cleanup  # the next run builds the container's own again
     if "deleted" not in result:
         raise RuntimeError(f"the cleanup answered {result}")
     first = store.batches[0][0] if store.batches else start
@@ -265,7 +268,7 @@ def run(stores, *, expired: int, live: int, rounds: int = 2, idle_seconds: float
     from .common import make_users
 
     apply_env(handler_env(stores, CLEANUP_TIME_BUDGET_SECONDS="900"))
-    from functions.shared.settings import get_settings
+    from functions.platform.settings import get_settings
 
     batch_size = get_settings().cleanup_batch_size
     (user, org), = make_users(stores.pg_url, 1)

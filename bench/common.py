@@ -258,29 +258,10 @@ def apply_env(env: dict[str, str]) -> None:
 
 
 def reset_clients() -> None:
-    from functions.shared import cache, db, settings
+    """A new container: settings, clients, stores and services forgotten (functions/wiring.py)."""
+    from functions import wiring
 
-    settings.get_settings.cache_clear()
-    db.reset_pool()
-    cache.reset_client()
-    import importlib
-
-    for module, reset in (("course_keys", "reset_client"), ("files", "reset_store"), ("vectors", "reset_store")):
-        try:  # the purge's per-container stores, where this tree has them
-            getattr(importlib.import_module(f"functions.shared.stores.{module}"), reset)()
-        except (ImportError, AttributeError):
-            pass
-
-    for name in ("draft_session", "cleanup_drafts", "purge_course"):
-        if not (ROOT / "functions" / name / "app.py").exists():
-            continue
-        module = importlib.import_module(f"functions.{name}.app")
-        for attr in ("_service", "_sessions", "_purges", "_cleanup"):
-            if hasattr(module, attr) and not callable(getattr(module, attr)):
-                setattr(module, attr, None)
-        service = getattr(module, "service", None)
-        if service is not None and hasattr(service, "_auth"):
-            service._auth = None
+    wiring.reset()
 
 
 def user_token(user_id: uuid.UUID) -> str:

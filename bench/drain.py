@@ -2,7 +2,7 @@
 
 First `plain` deleted drafts with nothing in the other stores (what a cleanup mostly queues),
 then `with_data` courses that each have keys, vectors and files. Both are deleted by one
-set-based DELETE (the trigger queues them) and drained by `functions.shared.purge.drain_queue`,
+set-based DELETE (the trigger queues them) and drained by the purge worker the hourly cleanup runs (`process().purge_worker().drain`),
 the call the cleanup makes, with `other_keys` keys of other courses in Redis (left from the purge
 row when it ran first). Keyspace scans are counted as SCAN traversals that start at cursor 0 on
 the purge's Redis client, so that each is one pass over the whole keyspace, however many calls.
@@ -51,11 +51,11 @@ def _seed(stores, env: dict, org: uuid.UUID, owner: uuid.UUID, n: int, with_data
     if with_data:
         from qdrant_client import models
 
-        from functions.shared.stores import vectors
+        from functions.wiring import process
 
         from .purge import VECTOR_SIZE, _seed_files
 
-        store = vectors.vector_store()
+        store = process().vectors()
         if not store.client.collection_exists(store.collection):
             store.client.create_collection(store.collection, vectors_config=models.VectorParams(
                 size=VECTOR_SIZE, distance=models.Distance.COSINE))
@@ -88,17 +88,17 @@ def _seed(stores, env: dict, org: uuid.UUID, owner: uuid.UUID, n: int, with_data
 def _drain(stores, ids: list[uuid.UUID]) -> dict:
     import psycopg
 
-    from functions.shared.purge import drain_queue
-    from functions.shared.settings import get_settings
-    from functions.shared.stores.course_keys import bytes_client
+    from functions.platform.settings import get_settings
+    from functions.wiring import process
 
     with psycopg.connect(stores.pg_url, autocommit=True) as conn:
         conn.execute("DELETE FROM courses WHERE id = ANY(%s)", (ids,))  # one set-based delete, as the cleanup's
-    counter = ScanCounter(bytes_client())
+    counter = ScanCounter(process().redis_bytes)
     collect()
     start = time.perf_counter()
     try:
-        report = drain_queue(time_budget_s=900, batch_size=get_settings().purge_batch_size)  # as the cleanup calls it
+        report = process().purge_worker().drain(  # as the cleanup calls it
+            time_budget_s=900, batch_size=get_settings().purge_batch_size).as_dict()
     finally:
         counter.close()
     elapsed = time.perf_counter() - start
@@ -118,7 +118,7 @@ def run(stores, *, plain: int, with_data: int, other_keys: int) -> list[Row]:
     env = handler_env(stores, REDIS_URL=stores.redis_url(1), QDRANT_URL=":memory:",
                       STORAGE_URL=f"file://{stores.tmp / 'drain-files'}")
     apply_env(env)
-    from functions.shared.settings import get_settings
+    from functions.platform.settings import get_settings
 
     batch = get_settings().purge_batch_size
     client = redis.Redis.from_url(env["REDIS_URL"])
@@ -148,7 +148,7 @@ def run(stores, *, plain: int, with_data: int, other_keys: int) -> list[Row]:
             cause = (cause + "; " if cause else "") + f"only {d['purged']:,} of {n:,} were purged within the budget"
         rows.append(Row(
             name=f"queue drain, {label}",
-            how="functions.shared.purge.drain_queue() (what the hourly cleanup calls) after one set-based DELETE",
+            how="the purge worker's drain (what the hourly cleanup calls) after one set-based DELETE",
             baseline="-",
             goal="courses purged per second (reported); keyspace scans per 1,000 courses: 1",
             p50=rate, unit="courses/s",

@@ -171,9 +171,8 @@ def steps_alone(stores, course: Course) -> dict[str, float]:
     (its children and the trigger), then every step of the worker the handler builds."""
     import psycopg
 
-    from functions.shared.purge import runtime
-    from functions.shared.purge.model import Entry
-    from functions.shared.purge.steps import never
+    from functions.purge.model import Entry
+    from functions.wiring import process
 
     entry = Entry(course.id, course.org, list(course.materials))
     times, cpu = {}, {}
@@ -183,9 +182,9 @@ def steps_alone(stores, course: Course) -> dict[str, float]:
             conn.execute("SELECT set_config('app.purge_reason', 'api', true)")
             conn.execute("DELETE FROM courses WHERE id = %s", (course.id,))
     times["postgres"], cpu["postgres"] = time.perf_counter() - start, time.process_time() - cpu0
-    for name, step in runtime.worker().steps.items():
+    for name, step in process().purge_worker().steps.items():
         start, cpu0 = time.perf_counter(), time.process_time()
-        report = step.run([entry], never)
+        report = step.run([entry], lambda: False)
         times[name], cpu[name] = time.perf_counter() - start, time.process_time() - cpu0
         if report.failed:
             raise RuntimeError(f"{name} step failed: {report.failed}")
@@ -213,10 +212,10 @@ def _qdrant():
     settings changes between phases), with the other course's vectors in it."""
     from qdrant_client import QdrantClient
 
-    from functions.shared.stores import vectors
+    from functions.wiring import use_qdrant_client
 
     client = QdrantClient(location=":memory:")
-    vectors.use_client(client)
+    use_qdrant_client(client)
     return client
 
 
@@ -224,7 +223,7 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
     import boto3
     import redis
 
-    from functions.shared.stores import vectors as vector_stores
+    from functions.wiring import process, use_qdrant_client
 
     sizes = {"vectors": vectors, "files": files, "keys": keys}
     redis_url = stores.redis_url(1)
@@ -247,7 +246,7 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
             return env
 
         env = env_for(disk)
-        _seed_vectors(vector_stores.vector_store(), Course(org, owner), 0, vectors)  # another course's
+        _seed_vectors(process().vectors(), Course(org, owner), 0, vectors)  # another course's
         alone = {}
         for label, extra in (("disk", disk), ("moto S3", s3)):
             env = env_for(extra)
@@ -271,17 +270,17 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
             rows.append(_row(label, alone[label], *handler_purge(course), sizes, other_keys))
     finally:
         moto.stop()
-        vector_stores.use_client(None)
+        use_qdrant_client(None)
         client.close()
         apply_env(handler_env(stores))
     return rows
 
 
 def seed(stores, env: dict, course: Course, sizes: dict) -> None:
-    from functions.shared.stores import vectors
+    from functions.wiring import process
 
     _seed_postgres(stores.pg_url, course)
-    _seed_vectors(vectors.vector_store(), course, sizes["vectors"], 0)
+    _seed_vectors(process().vectors(), course, sizes["vectors"], 0)
     _seed_files(env["STORAGE_URL"], env.get("S3_ENDPOINT_URL"), course, sizes["files"])
     _seed_keys(env["REDIS_URL"], course, sizes["keys"])
 

@@ -8,6 +8,7 @@ check, the resolver's validation, the Redis script and the JSON log line.
 
 from __future__ import annotations
 
+
 from functions.drafts.model import Changes
 
 import json
@@ -43,7 +44,7 @@ class Driver:
         import redis
 
         import functions.draft_session.app as app
-        from functions.shared.settings import get_settings
+        from functions.platform.settings import get_settings
 
         self.app = app
         self.stores = stores
@@ -54,6 +55,7 @@ class Driver:
                                         socket_connect_timeout=s.store_timeout_seconds, decode_responses=True)
         self.pg = psycopg.connect(stores.pg_url, autocommit=True, prepare_threshold=None)
         self.ttl = s.draft_ttl_seconds
+        self.timeout = s.store_timeout_seconds
         self.sessions: list[tuple[uuid.UUID, str]] = []  # (user, session id) created by the handler
         self.k = 0
 
@@ -128,11 +130,11 @@ def _session_ops(d: Driver, n: int) -> dict[str, Dist]:
 def _breakdown(d: Driver, n: int) -> dict[str, dict[str, Dist]]:
     """Where a call's time goes: the whole handler; the resolver alone (routing, validation, the
     domain and the store; no token check, no log line); the store adapter alone. Interleaved."""
-    from functions.shared import http
-    from functions.shared.auth import Principal
-    from functions.shared.stores.draft_sessions import RedisSessionStore
+    from functions.platform.auth import Principal
+    from functions.platform.http import context
+    from functions.wiring import process
 
-    store = RedisSessionStore()  # the handler's own client
+    store = process().draft_sessions.sessions  # the handler's own store and client
     org = str(d.users[0][1])
     ttl_ms = d.ttl * 1000
     pending: dict = {}
@@ -149,13 +151,13 @@ def _breakdown(d: Driver, n: int) -> dict[str, dict[str, Dist]]:
             patch=event("PATCH", f"/drafts/{sid}", d.tokens[su], {"formData": {"estimatedLessons": 1 + i % 200}}))
 
     def resolve(key: str, user: uuid.UUID):
-        tp = http._principal.set(Principal(user_id=user, is_admin=False))
-        tf = http._log_fields.set({})
+        tp = context.principal.set(Principal(user_id=user, is_admin=False))
+        tf = context.log_fields.set({})
         try:
             out = d.app.app.resolve(pending[key], None)
         finally:
-            http._principal.reset(tp)
-            http._log_fields.reset(tf)
+            context.principal.reset(tp)
+            context.log_fields.reset(tf)
         if out["statusCode"] >= 400:
             raise RuntimeError(f"resolve answered {out['statusCode']}: {out['body'][:200]}")
         if key == "create_r":
@@ -220,9 +222,9 @@ def _has_hiredis() -> bool:
 
 def _delete_sessions(d: Driver, sessions: list[tuple[uuid.UUID, str]]) -> None:
     """Keep the per-user indexes small between phases (untimed, through the store)."""
-    from functions.shared.stores.draft_sessions import RedisSessionStore
+    from functions.adapters.redis_sessions import RedisSessionStore
 
-    store = RedisSessionStore(d.raw)
+    store = RedisSessionStore(d.raw, timeout_s=d.timeout)
     for u, sid in sessions:
         store.delete(str(u), sid)
 
@@ -231,10 +233,10 @@ def _materialize_ops(d: Driver, n: int) -> dict[str, Dist]:
     """materialize through the handler vs a raw GET + one INSERT commit + DEL; beside them, for the
     breakdown, the domain call alone (DraftSessions.materialize with its adapters) and an empty
     checkout of a pooled Postgres connection."""
-    from functions.shared import db
-    from functions.shared.stores.draft_sessions import RedisSessionStore
+    from functions.adapters.redis_sessions import RedisSessionStore
+    from functions.wiring import process
 
-    store = RedisSessionStore(d.raw)
+    store = RedisSessionStore(d.raw, timeout_s=d.timeout)
     now = int(time.time() * 1000)
     todo = []
     for i in range(n + 20):
@@ -268,7 +270,7 @@ def _materialize_ops(d: Driver, n: int) -> dict[str, Dist]:
         d.raw.delete(raw_key)
 
     def checkout():
-        with db.connection():
+        with process().postgres.connection():
             pass
 
     service = d.app.sessions()
@@ -286,7 +288,7 @@ def _materialize_cause(m: dict[str, Dist]) -> tuple[str, list[str]]:
             f"validation, log line) adds {max(h - sv, 0):.3f} ms")
     cause = (f"p50 {h:.3f} ms against {raw:.3f} ms raw. The domain with its adapters takes {sv:.3f} ms: the same "
              f"GET, INSERT commit and DEL as the raw path, plus {co:.3f} ms to check out a pooled connection "
-             "(functions/shared/db.py gives the pool a check= callback, so psycopg_pool sends a round trip to "
+             "(functions/adapters/postgres.py gives the pool a check= callback, so psycopg_pool sends a round trip to "
              "test every connection it hands out) and the row's slug and settings. The HTTP layer adds "
              f"{max(h - sv, 0):.3f} ms. What would fix it: check a pooled connection only when it has been idle "
              "for a while (a dead one still becomes a 503 and is replaced), and the leaner request path of the "
@@ -375,7 +377,8 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
     """create/get/patch on an empty Redis and on one holding `others` sessions, call by call."""
     import redis
 
-    from functions.shared import cache
+    from functions.adapters.redis import connect
+    from functions.platform.settings import get_settings
 
     log(f"at scale: loading {others:,} other sessions into the second Redis")
     load_s = load_other_sessions(stores.redis_url(1), others)
@@ -384,13 +387,13 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
     drivers = {}
     for label, index in (("empty", 0), ("full", 1)):
         apply_env(handler_env(stores, REDIS_URL=stores.redis_url(index)))
-        clients[label] = cache.client()
+        clients[label] = connect(get_settings())  # its own: not the container's, which the next reset closes
         drivers[label] = Driver(stores, redis_index=index)
     app = drivers["empty"].app
     service = app.sessions()  # one container serving both stores: only its Redis client is switched
     for label, d in drivers.items():
         d.app = app
-        cache._client = clients[label]
+        service.sessions.redis = clients[label]
         d.warm()
     pending: dict = {}
 
@@ -407,7 +410,7 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
 
     def use(label: str):
         def setup():
-            cache._client = clients[label]
+            service.sessions.redis = clients[label]
         return setup
 
     ops = {}

@@ -59,16 +59,18 @@ class SpecDraftSessionManager:
 def _client(url: str):
     import redis
 
-    from functions.shared.settings import get_settings
+    from functions.platform.settings import get_settings
 
     timeout = get_settings().store_timeout_seconds
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
 
 
 def _project_store(url: str):
-    from functions.shared.stores.draft_sessions import RedisSessionStore
+    from functions.adapters.redis_sessions import RedisSessionStore
 
-    return RedisSessionStore(_client(url))
+    from functions.platform.settings import get_settings
+
+    return RedisSessionStore(_client(url), timeout_s=get_settings().store_timeout_seconds)
 
 
 def _project_session(store, user: str, form: dict) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-from functions.shared.settings import ConfigError, load_settings
+from functions.platform.settings import ConfigError, load_settings
 
 from . import localstores, migrate
 from .containers import Containers, concurrency_of

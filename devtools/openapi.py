@@ -155,7 +155,7 @@ def function_document(name: str) -> dict:
                 key = str(status)
                 if key == "422" or key not in responses:  # Powertools' 422 is not the contract's shape
                     responses[key] = _error_response(description, status)
-            if method in WRITES:  # the HTTP layer reads the key of every write (functions/shared/http.py)
+            if method in WRITES:  # the HTTP layer reads the key of every write (functions/platform/http/)
                 op.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY))
                 for status, response in responses.items():
                     if not status.startswith("5"):

@@ -4,7 +4,7 @@ cfn-lint alone checks a SAM template against SAM's schemas, which let broken val
 AWS::Serverless::Function (a Runtime of python3.99, a FunctionUrlConfig AuthType of NOPE). So, as
 `sam validate --lint` does: run SAM's own transform (the aws-sam-translator package) and lint the
 CloudFormation it produces with cfn-lint. On top, the project's own rules: secrets are NoEcho
-parameters without defaults, environment variable names are the ones functions/shared/settings.py
+parameters without defaults, environment variable names are the ones functions/platform/settings.py
 reads, handlers are functions.<name>.app.handler, CORS is configured on draft_session only.
 
     python -m devtools.template_check [template.yaml]     # exit 1 and one line per problem
@@ -98,7 +98,7 @@ def lint(cloudformation: dict, label: str) -> list[str]:
 
 def settings_env_names() -> set[str]:
     sys.path.insert(0, str(ROOT))
-    from functions.shared.settings import Settings
+    from functions.platform.settings import Settings
 
     return {name.upper() for name in Settings.model_fields}
 
@@ -116,7 +116,7 @@ def project_rules(template: dict) -> list[str]:
     for owner, variables in envs:
         for var, value in variables.items():
             if var not in known:
-                problems.append(f"{owner}: environment variable {var} is not read by functions/shared/settings.py")
+                problems.append(f"{owner}: environment variable {var} is not read by functions/platform/settings.py")
             if var in SECRETS:
                 ref = value.get("Ref") if isinstance(value, dict) else None
                 param = params.get(ref or "", {})

@@ -132,29 +132,10 @@ def _environment(functions_database_url, redis_server, clustered):
 
 
 def reset_clients() -> None:
-    """Forget cached settings, pools and per-container singletons (as a new Lambda container would)."""
-    from functions.shared import cache, db, settings
+    """Forget settings, clients, stores and services (as a new Lambda container would start)."""
+    from functions import wiring
 
-    settings.get_settings.cache_clear()
-    db.reset_pool()
-    cache.reset_client()
-    import functions.draft_session.app as draft_app
-
-    draft_app._service = None
-    draft_app.service._auth = None
-    # The purge's per-container stores (a client a test handed to vectors.use_client() stays).
-    from functions.shared.stores import course_keys, files, vectors
-    import functions.purge_course.app as purge_app
-
-    course_keys.reset_client()
-    files.reset_store()
-    vectors.reset_store()
-    purge_app._service = None
-    purge_app.service._auth = None
-    import functions.cleanup_drafts.app as cleanup_app
-
-    cleanup_app._service = None
-    cleanup_app.service._auth = None
+    wiring.reset()
 
 
 TABLES = ("audit_log", "rag_context_cache", "materials", "file_catalog", "assets", "lessons", "sections",

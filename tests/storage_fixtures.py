@@ -4,7 +4,7 @@
 - `storage`: a per-test file store, parametrizable as "file" (a temp directory) or "s3" (a fresh
   bucket on the moto server), with STORAGE_URL / S3_ENDPOINT_URL set for the functions;
 - `qdrant`: a qdrant-client in local mode (":memory:") with the course_chunks collection, handed
-  to the functions through vectors.use_client().
+  to the functions through use_qdrant().
 """
 
 from __future__ import annotations
@@ -108,22 +108,22 @@ def file_storage(tmp_path, settings_env):
 def qdrant():
     from qdrant_client import QdrantClient, models
 
-    from functions.shared.settings import get_settings
-    from functions.shared.stores import vectors
+    from functions.platform.settings import get_settings
+    from tests.wired import use_qdrant
 
     client = QdrantClient(location=":memory:")
     client.create_collection(get_settings().qdrant_collection, vectors_config=models.VectorParams(
         size=VECTOR_SIZE, distance=models.Distance.COSINE))
-    vectors.use_client(client)
+    use_qdrant(client)
     yield client
-    vectors.use_client(None)
+    use_qdrant(None)
     client.close()
 
 
 def add_points(client, course_id, organization_id, material_ids, n: int) -> None:
     from qdrant_client import models
 
-    from functions.shared.settings import get_settings
+    from functions.platform.settings import get_settings
 
     points = [models.PointStruct(
         id=str(uuid.uuid4()), vector=[0.1 * (i % 7 + 1), 0.2, 0.3, 0.4],
@@ -137,7 +137,7 @@ def add_points(client, course_id, organization_id, material_ids, n: int) -> None
 def count_points(client, course_id) -> int:
     from qdrant_client import models
 
-    from functions.shared.settings import get_settings
+    from functions.platform.settings import get_settings
 
     flt = models.Filter(must=[models.FieldCondition(key="course_id", match=models.MatchValue(value=str(course_id)))])
     return client.count(get_settings().qdrant_collection, count_filter=flt, exact=True).count

@@ -11,7 +11,7 @@ import pytest
 
 from functions.draft_session.app import handler, sessions
 from functions.drafts.model import Changes
-from functions.shared.stores.draft_sessions import index_key, session_key
+from functions.adapters.redis_sessions import index_key, session_key
 from tests.conftest import call
 
 

@@ -19,7 +19,7 @@ import redis
 
 from devtools.localstores import LocalRedis
 from functions.draft_session.app import handler
-from functions.shared.stores.draft_sessions import session_key
+from functions.adapters.redis_sessions import session_key
 from tests.conftest import call
 from tests.drafts_workload import Crowd, SimUser, handler_send, verify, wait_until
 from tests.hung_store import HungStore

@@ -25,8 +25,8 @@ import redis
 
 from devtools.localstores import LocalRedis
 from functions.draft_session.app import handler
-from functions.shared.stores import draft_sessions
-from functions.shared.stores.draft_sessions import index_key, session_key
+from functions.adapters import redis_sessions as draft_sessions
+from functions.adapters.redis_sessions import index_key, session_key
 from tests.conftest import call
 from tests.hung_store import HungStore
 

@@ -15,8 +15,8 @@ import pytest
 
 from devtools.localstores import free_port
 from functions.purge_course.app import handler
-from functions.shared.errors import StoreUnavailable
-from functions.shared.purge import drain_queue
+from functions.platform.errors import StoreUnavailable
+from tests.wired import drain_queue
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import NOTHING_LEFT, leftovers, seed_course
 from tests.storage_fixtures import AWS_ENV, Bucket, qdrant  # noqa: F401 - fixtures

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from devtools import migrate
-from functions.shared.settings import ConfigError, load_settings
+from functions.platform.settings import ConfigError, load_settings
 
 
 def test_migrations_rerun_is_a_no_op_and_recorded(pg_server):

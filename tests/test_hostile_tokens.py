@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from functions.draft_session.app import handler
-from functions.shared import auth
-from functions.shared.auth import Authenticator
-from functions.shared.settings import load_settings
+from functions.platform import auth
+from functions.platform.auth import Authenticator
+from functions.platform.settings import load_settings
 from tests.conftest import ADMIN_TOKEN, JWT_SECRET, call
 from tests.hung_store import HungStore
 

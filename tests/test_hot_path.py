@@ -1,10 +1,12 @@
 """The shortcuts the benchmark put on the request path keep their guarantees.
 
-Verified tokens are kept per container (functions.shared.auth): a kept token must still expire,
+Verified tokens are kept per container (functions.platform.auth): a kept token must still expire,
 and one user's token must never answer for another's.
 """
 
 from __future__ import annotations
+
+from tests.wired import course_keys
 
 import time
 import uuid
@@ -12,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from functions.shared import auth
-from functions.shared.errors import Unauthorized
-from functions.shared.settings import load_settings
+from functions.platform import auth
+from functions.platform.errors import Unauthorized
+from functions.platform.settings import load_settings
 
 from .conftest import JWT_SECRET, user_token
 
@@ -59,7 +61,7 @@ def test_a_rejected_token_is_not_kept():
 def test_a_one_course_purge_has_redis_filter_by_its_id(rds):
     """Purging one course must not pull every course's pattern keys into the function (a 1M-key
     keyspace cost ~1.8 s of its CPU that way): Redis filters by the id, the exact check stays."""
-    from functions.shared.stores.course_keys import RedisCourseKeys, bytes_client
+    from tests.wired import process
 
     course, other = str(uuid.uuid4()), str(uuid.uuid4())
     mine = [f"rag:{course}:q1", f"bull:course-generation:{course}:7", f"idempotency:generation-{course}-a"]
@@ -67,7 +69,7 @@ def test_a_one_course_purge_has_redis_filter_by_its_id(rds):
     for key in mine + theirs:
         rds.set(key, "x")
     matches: list = []
-    client = bytes_client()
+    client = process().redis_bytes
     original = client.scan
 
     def recording_scan(cursor=0, match=None, count=None, **kwargs):
@@ -76,7 +78,7 @@ def test_a_one_course_purge_has_redis_filter_by_its_id(rds):
 
     client.scan = recording_scan
     try:
-        removed = RedisCourseKeys().purge({course: []})
+        removed = course_keys().purge({course: []})
     finally:
         client.scan = original
     assert removed == {course: len(mine)}

@@ -15,7 +15,7 @@ import redis
 
 from functions.draft_session.app import handler
 from functions.drafts.model import CreatesRateLimited, TooManySessions
-from functions.shared.stores.draft_sessions import RedisSessionStore, index_key, session_key
+from functions.adapters.redis_sessions import RedisSessionStore, index_key, session_key
 from tests.conftest import call
 from tests.drafts_workload import create_burst
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from functions.purge_course.app import handler
-from functions.shared.purge import orphan_health, sweep_orphans_slice
-from functions.shared.purge.runtime import orphan_sweep
+from tests.wired import orphan_health, process, sweep_orphans_slice
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import leftovers, seed_course
 from tests.storage_fixtures import add_points, count_points, moto_s3, qdrant, storage  # noqa: F401 - fixtures
@@ -169,7 +168,7 @@ def test_a_sweep_cut_by_its_time_budget_resumes_and_ends_with_the_same_result(db
 def test_the_sweep_pages_resume_exactly_where_they_stopped(db, rds, world, settings_env):
     """Page by page (a budget that is always spent) gives what one uninterrupted pass gives."""
     settings_env(ORPHAN_GRACE_SECONDS="0", ORPHAN_PAGE_SIZE="1")
-    sweep = orphan_sweep()
+    sweep = process().orphan_sweep()
     whole = sweep.scan(expired=lambda: False)
     assert whole.complete and whole.pages > 1
     pieces, cursor = [], None
@@ -185,12 +184,12 @@ def test_the_sweep_pages_resume_exactly_where_they_stopped(db, rds, world, setti
         for piece in pieces:
             for cid, found in piece.orphans.get(store, {}).items():
                 acc = items.setdefault(cid, [0, 0])
-                acc[0] += found.items
+                acc[0] += found.count
                 acc[1] += found.bytes
         if store == "redis":  # SCAN may repeat a key across calls while Redis resizes: compare ids
             assert set(items) == set(per_course)
         else:
-            assert items == {cid: [f.items, f.bytes] for cid, f in per_course.items()}, store
+            assert items == {cid: [f.count, f.bytes] for cid, f in per_course.items()}, store
 
 
 def test_the_hourly_slices_finish_a_pass_that_health_then_reports(db, rds, world, settings_env):
@@ -276,9 +275,9 @@ def test_the_orphan_endpoints_are_for_admins_and_check_their_input(make_user):
 
 def test_a_store_that_is_down_makes_the_scan_a_503(settings_env):
     from devtools.localstores import free_port
-    from functions.shared.stores import vectors
+    from tests.wired import use_qdrant
 
-    vectors.use_client(None)
+    use_qdrant(None)
     settings_env(QDRANT_URL=f"http://127.0.0.1:{free_port()}")
     reply = scan({"stores": ["qdrant"]})
     assert (reply.status, reply.json["error"]["code"]) == (503, "unavailable")

@@ -15,8 +15,8 @@ import pytest
 
 from devtools import localstores
 from functions.draft_session.app import handler
-from functions.shared import db as shared_db
-from functions.shared.errors import StoreUnavailable
+from tests.wired import pg
+from functions.platform.errors import StoreUnavailable
 from tests.conftest import STATE, call, wait_until
 
 
@@ -104,7 +104,7 @@ def test_a_transaction_left_idle_is_ended_by_the_server(db, make_user, pg_bounce
     settings_env(DATABASE_URL=pg_bouncer.url, STORE_TIMEOUT_SECONDS="0.5")  # idle bound: 2.5 s
     user = make_user()
     with pytest.raises(StoreUnavailable) as failed:
-        with shared_db.connection() as conn:
+        with pg().connection() as conn:
             conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user.id,))
             wait_until(lambda: _row_free(db, user.id), "the row lock released by the server")
             conn.execute("SELECT 1")
@@ -129,7 +129,7 @@ def test_a_connection_the_pooler_refuses_is_a_503_whose_log_names_the_cause(
     url = pg_bouncer.url.replace("postgres@", mistake) if mistake.endswith("@") else pg_bouncer.url + mistake
     settings_env(DATABASE_URL=url, STORE_TIMEOUT_SECONDS="1")
     with pytest.raises(StoreUnavailable) as failed:
-        shared_db.fetch_one("SELECT 1")
+        pg().fetch_one("SELECT 1")
     assert (failed.value.reason, failed.value.misconfigured, failed.value.applied) == (reason, True, False)
-    logged = [r for r in caplog.records if r.name == "functions.shared.db" and r.levelno == logging.ERROR]
+    logged = [r for r in caplog.records if r.name == "functions.adapters.postgres" and r.levelno == logging.ERROR]
     assert logged and reason in logged[-1].getMessage(), caplog.text

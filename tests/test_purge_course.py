@@ -9,8 +9,8 @@ import pytest
 
 from devtools.localstores import free_port
 from functions.purge_course.app import handler
-from functions.shared.purge import drain_queue
-from functions.shared.stores import vectors
+from tests.wired import drain_queue
+from tests.wired import use_qdrant
 from tests.conftest import ADMIN_TOKEN, call, user_token
 from tests.purge_seed import NOTHING_LEFT, leftovers, lookalike_keys, seed_course, sibling_id
 from tests.storage_fixtures import file_storage, moto_s3, qdrant, storage  # noqa: F401 - fixtures
@@ -69,7 +69,7 @@ def test_store_failure_answers_202_and_retry_completes_the_purge(db, rds, make_u
                                                                   settings_env):
     owner = make_user()
     seeded = seed_course(db, rds, owner, qdrant=qdrant, storage=file_storage)
-    vectors.use_client(None)
+    use_qdrant(None)
     settings_env(QDRANT_URL=f"http://127.0.0.1:{free_port()}")  # a hosted Qdrant that is down
 
     reply = purge(owner.token, seeded.course_id)
@@ -89,7 +89,7 @@ def test_store_failure_answers_202_and_retry_completes_the_purge(db, rds, make_u
         "qdrant": False, "redis": True, "files": True, "rag": True}
     assert audit_rows(db, seeded.course_id) == []  # written when the purge completes
 
-    vectors.use_client(qdrant)  # the store is back
+    use_qdrant(qdrant)  # the store is back
     retry = call(handler, "POST", "/purges/retry", token=ADMIN_TOKEN)
 
     assert retry.status == 200, retry
@@ -107,10 +107,10 @@ def test_the_hourly_drain_completes_a_failed_purge_once_its_backoff_is_over(db, 
                                                                            file_storage, settings_env):
     owner = make_user()
     seeded = seed_course(db, rds, owner, qdrant=qdrant, storage=file_storage)
-    vectors.use_client(None)
+    use_qdrant(None)
     settings_env(QDRANT_URL=f"http://127.0.0.1:{free_port()}")
     assert purge(owner.token, seeded.course_id).status == 202
-    vectors.use_client(qdrant)
+    use_qdrant(qdrant)
 
     early = drain_queue(time_budget_s=30)
     assert (early["processed"], early["stillPending"]) == (0, 1)  # still waiting out its backoff

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from functions.shared.purge import drain_queue
+from tests.wired import drain_queue
 from tests.storage_fixtures import add_points, count_points, file_storage, qdrant  # noqa: F401 - fixtures
 
 COURSES = 2000

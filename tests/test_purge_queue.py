@@ -3,17 +3,20 @@ claims, retries, backs off and releases entries."""
 
 from __future__ import annotations
 
+from tests.wired import purge_queue
+
 import uuid
 
 import psycopg
 import pytest
 
 from devtools.localstores import free_port
-from functions.shared.purge import drain_queue
-from functions.shared.purge.model import backoff_seconds
-from functions.shared.purge.worker import Outcome
-from functions.shared.stores import vectors
-from functions.shared.stores.purge_queue import PostgresPurgeQueue
+from tests.wired import drain_queue
+from functions.purge.model import backoff_seconds
+from functions.purge.model import StepFailure
+from functions.purge.worker import Outcome
+from tests.wired import use_qdrant
+from functions.adapters.purge_queue import PostgresPurgeQueue
 from tests.purge_seed import seed_course
 
 
@@ -160,7 +163,7 @@ def test_two_workers_never_claim_the_same_entry(db, rds, make_user):
     owner = make_user()
     for _ in range(3):
         db.execute("DELETE FROM courses WHERE id = %s", (seed_course(db, rds, owner).course_id,))
-    queue = PostgresPurgeQueue()
+    queue = purge_queue()
     first = queue.claim(uuid.uuid4(), limit=2, lease_seconds=60)
     second = queue.claim(uuid.uuid4(), limit=2, lease_seconds=60)
     assert len(first) == 2 and len(second) == 1
@@ -172,13 +175,13 @@ def test_a_stale_worker_cannot_finish_an_entry_it_no_longer_holds(db, rds, make_
     owner = make_user()
     course = seed_course(db, rds, owner)
     db.execute("DELETE FROM courses WHERE id = %s", (course.course_id,))
-    queue = PostgresPurgeQueue()
+    queue = purge_queue()
     token = uuid.uuid4()
     [claimed] = queue.claim(token, limit=1, lease_seconds=60)
     db.execute("UPDATE purge_queue SET locked_until = now() - interval '1 second'")
     assert drain_queue(time_budget_s=30)["purged"] == 1  # released and purged by another worker
 
-    assert queue.finish(token, [Outcome(str(claimed.course_id), [{"step": "redis", "error": "late"}], 60)]) == {}
+    assert queue.finish(token, [Outcome(str(claimed.course_id), [StepFailure("redis", "late")], 60)]) == {}
     queued = entry(db, course.course_id)
     assert (queued["status"], queued["last_error"]) == ("purged", None)
     assert db.execute("SELECT count(*) FROM audit_log WHERE record_id = %s", (course.course_id,)).fetchone()[0] == 1
@@ -188,7 +191,7 @@ def test_unconfigured_stores_are_skipped_not_guessed(db, rds, make_user, setting
     owner = make_user()
     course = seed_course(db, rds, owner)
     settings_env(QDRANT_URL="", QDRANT_PATH="", STORAGE_URL="")
-    vectors.use_client(None)
+    use_qdrant(None)
     db.execute("DELETE FROM courses WHERE id = %s", (course.course_id,))
     assert drain_queue(time_budget_s=30)["purged"] == 1
     steps = db.execute("SELECT steps FROM purge_queue").fetchone()[0]

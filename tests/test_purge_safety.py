@@ -8,7 +8,7 @@ import uuid
 from qdrant_client import models
 
 from functions.purge_course.app import handler
-from functions.shared.settings import get_settings
+from functions.platform.settings import get_settings
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import leftovers, seed_course
 from tests.storage_fixtures import add_points, count_points, file_storage, qdrant  # noqa: F401 - fixtures

@@ -8,6 +8,8 @@ single-node client pointed at a cluster.
 
 from __future__ import annotations
 
+from tests.wired import redis_sessions
+
 import base64
 import json
 import logging
@@ -18,8 +20,8 @@ import pytest
 from functions.cleanup_drafts.app import handler as cleanup_handler
 from functions.draft_session.app import handler as draft_handler
 from functions.purge_course.app import handler as purge_handler
-from functions.shared.errors import StoreUnavailable
-from functions.shared.stores.draft_sessions import RedisSessionStore, index_key, session_key
+from functions.platform.errors import StoreUnavailable
+from functions.adapters.redis_sessions import RedisSessionStore, index_key, session_key
 from tests.conftest import ADMIN_TOKEN, call, redis_client
 from tests.hung_store import HungStore
 from tests.purge_seed import leftovers, seed_course
@@ -168,10 +170,10 @@ def test_a_single_node_client_on_a_cluster_is_a_named_misconfiguration(crds, red
     groups = users_on_every_primary(make_user, redis_cluster, per_node=1)
     elsewhere = next(people[0] for port, people in groups.items() if port != redis_cluster.port)
     with pytest.raises(StoreUnavailable) as failed:
-        RedisSessionStore().get(str(elsewhere.id), str(uuid.uuid4()))
+        redis_sessions().get(str(elsewhere.id), str(uuid.uuid4()))
     assert (failed.value.misconfigured, failed.value.applied) == (True, False)
     assert "redis_cluster" in failed.value.reason
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.shared.cache"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.adapters.redis"]
     assert errors and "set REDIS_CLUSTER=true" in errors[-1]
     # an answer, not a 500 with a MOVED in its stack trace
     reply = draft("GET", f"/drafts/{uuid.uuid4()}", elsewhere)

@@ -1,5 +1,5 @@
 """Every way a real Redis fails, as the adapters see it: a StoreUnavailable that says whether the call
-may have applied, why, and whether the deployment is misconfigured (issue 13, functions/shared/cache.py).
+may have applied, why, and whether the deployment is misconfigured (issue 13, functions/adapters/redis.py).
 
 Each failure comes from a real server put in that state (out of memory, a replica, a script that
 will not end, a dataset loading, a primary gone, a slot being migrated, a password); the one
@@ -7,6 +7,10 @@ exception that must stay an error is a bug in one of our own scripts.
 """
 
 from __future__ import annotations
+
+from tests.wired import course_keys
+
+from tests.wired import redis_sessions
 
 import logging
 import threading
@@ -17,10 +21,10 @@ import pytest
 import redis
 
 from devtools import localstores
-from functions.shared.cache import redis_errors
-from functions.shared.errors import StoreUnavailable
-from functions.shared.stores.course_keys import RedisCourseKeys
-from functions.shared.stores.draft_sessions import RedisSessionStore
+from functions.adapters.redis import redis_errors
+from functions.platform.errors import StoreUnavailable
+from functions.purge.stores.redis import RedisCourseKeys
+from functions.adapters.redis_sessions import RedisSessionStore
 from tests.conftest import STATE, wait_until
 from tests.hung_store import HungStore
 
@@ -43,7 +47,7 @@ def server(request):
 
 
 def create(**kwargs):
-    return RedisSessionStore().create(USER, str(uuid.uuid4()), None, {"topic": "x"}, now_ms=int(time.time() * 1000),
+    return redis_sessions().create(USER, str(uuid.uuid4()), None, {"topic": "x"}, now_ms=int(time.time() * 1000),
                                       ttl_ms=60_000, max_sessions=20, max_per_minute=60)
 
 
@@ -69,13 +73,13 @@ def test_a_replica_is_a_refusal(server, settings_env):
     got = failure_of(settings_env, replica.url)
     assert (got.reason, got.applied) == ("read_only_replica", False)
     # the purge's adapter answers the same way (one mapping for every adapter)
-    purge = failure_of(settings_env, replica.url, call=lambda: RedisCourseKeys().purge({str(uuid.uuid4()): []}))
+    purge = failure_of(settings_env, replica.url, call=lambda: course_keys().purge({str(uuid.uuid4()): []}))
     assert (purge.reason, purge.applied) == ("read_only_replica", False)
 
 
 def test_a_replica_cut_off_from_its_primary_is_a_refusal(server, settings_env):
     replica = server("--replicaof", "127.0.0.1", str(localstores.free_port()), "--replica-serve-stale-data", "no")
-    got = failure_of(settings_env, replica.url, call=lambda: RedisSessionStore().get(USER, str(uuid.uuid4())))
+    got = failure_of(settings_env, replica.url, call=lambda: redis_sessions().get(USER, str(uuid.uuid4())))
     assert (got.reason, got.applied) == ("master_down", False)
 
 
@@ -159,9 +163,9 @@ def migrating_slot():
 
 def mget_both():
     with redis_errors():
-        from functions.shared.cache import client
+        from tests.wired import process
 
-        return client().mget(f"a:{{{USER}}}", f"b:{{{USER}}}")
+        return process().redis.mget(f"a:{{{USER}}}", f"b:{{{USER}}}")
 
 
 def test_keys_of_a_slot_in_migration_are_a_refusal(migrating_slot, settings_env):
@@ -178,9 +182,9 @@ def test_an_ask_redirect_to_a_client_that_is_no_cluster_client_is_misconfigured(
 
     def get_missing():
         with redis_errors():
-            from functions.shared.cache import client
+            from tests.wired import process
 
-            return client().get(f"b:{{{USER}}}")  # not on the source any more: ASK
+            return process().redis.get(f"b:{{{USER}}}")  # not on the source any more: ASK
 
     got = failure_of(settings_env, f"redis://127.0.0.1:{source.port}", call=get_missing, REDIS_CLUSTER="false")
     assert (got.reason, got.misconfigured, got.applied) == ("moved_set_redis_cluster_true", True, False)
@@ -192,7 +196,7 @@ def test_a_missing_or_wrong_password_is_misconfigured_and_logged(server, setting
     url = node.url.replace(":the-password@", f":{given}@" if given else "")
     got = failure_of(settings_env, url)
     assert (got.reason, got.misconfigured, got.applied) == (reason, True, False)
-    logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.shared.cache"]
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.adapters.redis"]
     assert len(logged) == 1 and "authentication_failed" in logged[0].getMessage()
     assert "the-password" not in caplog.text
 
@@ -202,7 +206,7 @@ def test_connection_refused_was_not_applied_and_a_hung_server_may_have(redis_ser
     assert (refused.reason, refused.applied, refused.misconfigured) == ("connection_refused", False, False)
     with HungStore(target=redis_server.port) as proxy:
         settings_env(REDIS_URL=proxy.url("redis", "/0"), STORE_TIMEOUT_SECONDS="0.5")
-        RedisSessionStore().get(USER, str(uuid.uuid4()))  # a warm connection, then silence
+        redis_sessions().get(USER, str(uuid.uuid4()))  # a warm connection, then silence
         proxy.hang()
         with pytest.raises(StoreUnavailable) as hung:
             create()
@@ -211,9 +215,9 @@ def test_connection_refused_was_not_applied_and_a_hung_server_may_have(redis_ser
 
 def test_an_error_in_one_of_our_scripts_stays_a_bug(redis_server, settings_env):
     settings_env(REDIS_URL=redis_server.url)
-    from functions.shared.cache import client
+    from tests.wired import process
 
     with pytest.raises(redis.ResponseError, match="user_script"):
         with redis_errors():
-            client().eval("return undefined_global.field", 0)
+            process().redis.eval("return undefined_global.field", 0)
 

@@ -51,7 +51,7 @@ def test_a_malformed_setting_fails_a_lambda_containers_init_naming_it():
                                 env={"PATH": "/usr/bin:/bin", "DRAFT_TTL_SECONDS": "abc"}, timeout=120)
         assert result.returncode != 0
         assert result.stderr.strip().splitlines()[-1] == (
-            "functions.shared.settings.ConfigError: invalid setting: DRAFT_TTL_SECONDS must be a whole number (got 'abc')")
+            "functions.platform.settings.ConfigError: invalid setting: DRAFT_TTL_SECONDS must be a whole number (got 'abc')")
 
 
 def test_a_busy_port_stops_make_dev_with_one_line(stores):

@@ -178,7 +178,7 @@ def test_every_handler_imports_from_its_package_alone(sam, tmp_path):
         assert fn["Metadata"]["BuildMethod"] == "makefile", logical_id
         package = _package(logical_id, tmp_path)
         name = fn["Properties"]["Handler"].split(".")[1]
-        assert sorted(p.name for p in (package / "functions").iterdir()) == sorted(["__init__.py", "drafts", "shared", name]), \
+        assert sorted(p.name for p in (package / "functions").iterdir()) == sorted(["__init__.py", "wiring.py", "platform", "adapters", "drafts", "cleanup", "purge", name]), \
             f"{logical_id}: the package holds more than what runs"
         out = subprocess.run(
             [sys.executable, "-I", "-c", PROBE, str(package), fn["Properties"]["Handler"],

@@ -11,6 +11,8 @@ the draft service (functions/drafts/service.py) reads StoreUnavailable.misconfig
 
 from __future__ import annotations
 
+from tests.wired import redis_sessions
+
 import logging
 import uuid
 from urllib.parse import quote
@@ -20,8 +22,8 @@ import redis
 
 from devtools import localstores
 from functions.draft_session.app import handler
-from functions.shared.errors import StoreUnavailable
-from functions.shared.stores.draft_sessions import RedisSessionStore, index_key
+from functions.platform.errors import StoreUnavailable
+from functions.adapters.redis_sessions import RedisSessionStore, index_key
 from tests.conftest import STATE, call
 
 PASSWORD = "tls-test-password"
@@ -79,13 +81,13 @@ def test_a_misconfiguration_is_a_503_whose_error_log_names_the_cause(tls_redis, 
     settings_env(REDIS_URL=redis_url, DRAFT_DB_FALLBACK="false")
     user = make_user()
     with pytest.raises(StoreUnavailable) as failed:
-        RedisSessionStore().get(str(user.id), str(uuid.uuid4()))
+        redis_sessions().get(str(user.id), str(uuid.uuid4()))
     assert (failed.value.reason, failed.value.misconfigured, failed.value.applied) == (reason, True, False)
 
     caplog.clear()
     reply = call(handler, "POST", "/drafts", token=user.token)
     assert reply.status == 503 and reply.headers["retry-after"], reply
-    logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.shared.cache"]
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "functions.adapters.redis"]
     assert len(logged) == 1, caplog.text  # once per occurrence
     assert reason in logged[0].getMessage()
     assert PASSWORD not in caplog.text and "not-the-password" not in caplog.text
@@ -113,7 +115,7 @@ def test_a_tls_cluster_serves_users_on_every_primary(tls_cluster, make_user, set
 def test_a_tls_cluster_with_an_untrusted_certificate_is_misconfigured(tls_cluster, settings_env, caplog):
     settings_env(REDIS_URL=tls_cluster.url.split("?", 1)[0], REDIS_CLUSTER="true")  # the system CAs only
     with pytest.raises(StoreUnavailable) as failed:
-        RedisSessionStore().get(str(uuid.uuid4()), str(uuid.uuid4()))
+        redis_sessions().get(str(uuid.uuid4()), str(uuid.uuid4()))
     assert (failed.value.reason, failed.value.misconfigured) == ("tls_verification_failed", True)
     assert any("tls_verification_failed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 

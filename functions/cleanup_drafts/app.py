@@ -7,36 +7,54 @@ the scheduler's role can invoke the function that way) and admin-only HTTP route
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from ..shared.auth import Principal
-from ..shared.errors import StoreUnavailable
-from ..shared.http import Service, current_admin, json_response, make_app, note, ok
-from ..shared.settings import get_settings
-from ..shared.stores.draft_cleanup import PostgresDraftCleanup
-from ..shared.stores.draft_sessions import RedisSessionStore
+from ..cleanup.model import CleanupReport
+from ..cleanup.service import HIGH_DELETIONS, DraftCleanup
+from ..platform.auth import Principal
+from ..platform.errors import StoreUnavailable
+from ..platform.http import Service, current_admin, json_response, make_app, note, ok
+from ..platform.settings import get_settings
+from ..wiring import process
 from .models import CleanupRequest, CleanupResult, Health
-from .service import HIGH_DELETIONS, CleanupReport, DraftCleanup
 
 get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("cleanup_drafts")
-_service: Optional[DraftCleanup] = None
 
 Admin = Annotated[Principal, Depends(current_admin)]
 
 
 def cleanup() -> DraftCleanup:
-    global _service
-    if _service is None:
-        # cheap to import: the purge's store clients load only when a drain runs
-        from ..shared.purge import drain_queue, orphan_health, sweep_orphans_slice
+    return process().draft_cleanup  # type: ignore[no-any-return]
 
-        _service = DraftCleanup(PostgresDraftCleanup(), RedisSessionStore(), drain_queue, get_settings(),
-                                sweep=sweep_orphans_slice, orphans=orphan_health)
-    return _service
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def wire_report(report: CleanupReport) -> dict[str, Any]:
+    """The object of API.md: POST /cleanup and the scheduled invocation return it alike."""
+    return {"deleted": report.deleted, "cutoffTime": iso(report.cutoff), "durationMs": report.duration_ms,
+            "batches": report.batches, "purgesProcessed": report.purges_processed,
+            "purgesPending": report.purges_pending, "dryRun": report.dry_run}
+
+
+def log_fields(report: CleanupReport) -> dict[str, Any]:
+    return {"deleted": report.deleted, "cutoffTime": iso(report.cutoff), "cleanupDurationMs": report.duration_ms,
+            "batches": report.batches, "complete": report.complete, "purgesProcessed": report.purges_processed,
+            "purgesPending": report.purges_pending, "dryRun": report.dry_run, "source": report.source,
+            "runId": report.run_id, "cleanupStatus": "succeeded",
+            "expiredSessionEntries": report.sessions.get("expiredEntriesRemoved"),
+            "orphanSweep": report.orphan_slice, "problems": report.problems or None}
 
 
 def _remaining_ms(context: Any) -> Optional[int]:
@@ -49,7 +67,7 @@ def _warn_if_many(report: CleanupReport) -> None:
     if report.deleted > HIGH_DELETIONS and not report.dry_run:
         service.logger.warning("cleanup_high_deletions", extra={
             "deleted": report.deleted, "threshold": HIGH_DELETIONS, "source": report.source,
-            "cutoffTime": report.as_response()["cutoffTime"]})
+            "cutoffTime": iso(report.cutoff)})
 
 
 @app.post("/cleanup", summary="Delete expired unused drafts now (or count them: dryRun)",
@@ -58,20 +76,21 @@ def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] 
     body = body or CleanupRequest()
     report = cleanup().run(source="http", dry_run=body.dryRun, max_age_hours=body.maxAgeHours,
                            remaining_ms=_remaining_ms(getattr(app, "lambda_context", None)))
-    note(event="cleanup_completed", **report.log_fields())
+    note(event="cleanup_completed", **log_fields(report))
     _warn_if_many(report)
-    return json_response(200, report.as_response())
+    return json_response(200, wire_report(report))
 
 
 @app.get("/health", summary="The cleanup's health indicators", responses=ok(200, Health))
 def health(admin: Admin):
     result = cleanup().health()
-    note(event="cleanup_health", health=result["status"],
-         unhealthy=sorted(k for k, v in result["indicators"].items() if v["status"] != "healthy") or None)
-    return json_response(200, result)
+    indicators = {camel(name): {"value": ind.value, "status": ind.status} for name, ind in result.indicators.items()}
+    note(event="cleanup_health", health=result.status,
+         unhealthy=sorted(k for k, v in indicators.items() if v["status"] != "healthy") or None)
+    return json_response(200, {"status": result.status, "checkedAt": iso(result.checked_at), "indicators": indicators})
 
 
-service = Service("cleanup_drafts", app)
+service = Service("cleanup_drafts", app, lambda: process().authenticator)
 
 
 class CleanupFailed(RuntimeError):
@@ -91,10 +110,10 @@ def handle_scheduled(event: dict, context: Any) -> dict:
             "durationMs": round((time.perf_counter() - start) * 1000, 1)})
         raise CleanupFailed(f"the {exc.store} store is unavailable; nothing more was deleted") from None
     service.logger.info("cleanup_completed", extra={
-        **{k: v for k, v in report.log_fields().items() if v is not None},
+        **{k: v for k, v in log_fields(report).items() if v is not None},
         "durationMs": round((time.perf_counter() - start) * 1000, 1)})
     _warn_if_many(report)
-    return report.as_response()
+    return wire_report(report)
 
 
 def handler(event, context):

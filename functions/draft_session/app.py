@@ -9,37 +9,26 @@ from typing import Annotated, Any, Optional
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from ..shared.auth import Principal
-from ..shared.http import (
-    Service, current_idempotency, current_user, json_response, make_app, no_content, note, ok, replay_headers)
-from ..shared.idempotency import Idempotency
-from ..shared.settings import get_settings
 from ..drafts.model import Changes, Session, Summary, Written
+from ..drafts.service import DraftSessions
+from ..platform.auth import Principal
+from ..platform.http import (
+    Service, current_idempotency, current_user, json_response, make_app, no_content, note, ok, replay_headers)
+from ..platform.idempotency import Idempotency
+from ..platform.settings import get_settings
+from ..wiring import process
 from .models import CreateDraft, FormData, Materialize, Materialized, PatchDraft, SessionList
 from .models import Session as SessionModel
-from ..drafts.service import DraftSessions
 
 get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("draft_session")
-_service: Optional[DraftSessions] = None
 
 User = Annotated[Principal, Depends(current_user)]
 Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def sessions() -> DraftSessions:
-    global _service
-    if _service is None:
-        from ..shared.stores.courses import PostgresCourses
-        from ..shared.stores.database_sessions import DatabaseSessionStore
-        from ..shared.stores.draft_sessions import RedisSessionStore
-
-        settings = get_settings()
-        fallback = DatabaseSessionStore(default_title=settings.default_course_title,
-                                        lifetime_ms=settings.cleanup_max_age_hours * 3600 * 1000)
-        _service = DraftSessions(RedisSessionStore(timeout_s=settings.store_timeout_seconds), fallback,
-                                 PostgresCourses(), settings)
-    return _service
+    return process().draft_sessions  # type: ignore[no-any-return]
 
 
 def iso(ms: Optional[int]) -> Optional[str]:
@@ -121,7 +110,7 @@ def materialize(session_id: uuid.UUID, user: User, key: Key, body: Annotated[Mat
         replay_headers(written.replayed))
 
 
-service = Service("draft_session", app)
+service = Service("draft_session", app, lambda: process().authenticator)
 
 
 def handler(event, context):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from ..shared.validation import EMAIL, LANGUAGE, NO_NUL  # their errors are told apart by pattern
+from ..platform.validation import EMAIL, LANGUAGE, NO_NUL  # their errors are told apart by pattern
 
 # Postgres text and jsonb cannot hold NUL: a draft holding one could be saved but never materialized.
 ShortText = Annotated[StrictStr, Field(max_length=500, pattern=NO_NUL)]

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Generic, Optional, TypeVar
 
-from ..shared.idempotency import Idempotency  # re-exported: the stores take it with every write
+from ..platform.idempotency import Idempotency  # re-exported: the stores take it with every write
 
 
 class State(str, enum.Enum):

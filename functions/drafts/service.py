@@ -1,8 +1,8 @@
 """Draft sessions: the course-creation form lives here until a course is really needed.
 
-The life cycle (model.py, docs/DRAFTS.md) over two session stores with one interface: Redis, and
-the database fallback (DRAFT_DB_FALLBACK) for when Redis is unreachable. Free of HTTP and of any
-store's client; it raises the contract's errors of functions.shared.errors.
+The life cycle (model.py, docs/DRAFTS.md) over two session stores with one interface (ports.py):
+Redis, and the database fallback (DRAFT_DB_FALLBACK) for when Redis is unreachable. Free of HTTP and
+of any store's client; it raises the contract's errors of functions.platform.errors.
 """
 
 from __future__ import annotations
@@ -10,54 +10,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, TypeVar
 
-from ..shared.errors import (
-    AlreadyMaterialized, Forbidden, NotFound, RateLimited, StoreUnavailable, ValidationFailed, VersionConflict)
-from ..shared.settings import Settings
+from ..platform.errors import (
+    AlreadyMaterialized, ApiError, Forbidden, NotFound, RateLimited, StoreUnavailable, ValidationFailed,
+    VersionConflict)
+from ..platform.settings import Settings
 from .model import (
     Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, NewCourse, NoOrganization,
-    Refusal, Session, SessionClosed, SessionMissing, Storage, Summary, TooManySessions, VersionMismatch, Written)
+    Refusal, Session, SessionClosed, SessionMissing, Summary, TooManySessions, VersionMismatch, Written)
+from .ports import Courses, FallbackStore, SessionStore
 
 log = logging.getLogger(__name__)
 ORG_CACHE_SECONDS = 300  # only for a new session's organizationId; a course reads users at its insert
-
-
-class SessionStore(Protocol):
-    storage: Storage
-
-    def create(self, user_id: uuid.UUID, session_id: uuid.UUID, org_id: Optional[uuid.UUID], form: dict[str, Any],
-               *, now_ms: int, ttl_ms: int, max_sessions: int, max_per_minute: int,
-               idem: Optional[Idempotency] = None) -> Written[Session]: ...
-
-    def get(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Optional[Session]: ...
-
-    def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, expected_version: Optional[int],
-              now_ms: int, ttl_ms: int, idem: Optional[Idempotency] = None) -> Written[Session]: ...
-
-    def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, *,
-               idem: Optional[Idempotency] = None) -> Written[None]: ...
-
-    def begin_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, course_id: uuid.UUID,
-                          reason: str, attempt: str, now_ms: int,
-                          idem: Optional[Idempotency] = None) -> Written[Materializing]: ...
-
-    def finish_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, course: CourseRef, *,
-                           idem: Optional[Idempotency] = None) -> Written[CourseRef]: ...
-
-    def reopen(self, user_id: uuid.UUID, session_id: uuid.UUID, *, attempt: str, checked: bool) -> bool: ...
-
-    def list(self, user_id: uuid.UUID, *, now_ms: int) -> list[Summary]: ...
-
-
-class FallbackStore(SessionStore, Protocol):
-    def replay_of(self, user_id: uuid.UUID, idem: Idempotency) -> Optional[Written[Session]]: ...
-
-
-class Courses(Protocol):
-    def organization_of(self, user_id: uuid.UUID) -> Optional[uuid.UUID]: ...
-
-    def create(self, course: NewCourse) -> CourseRef: ...
 
 
 class DraftSessions:

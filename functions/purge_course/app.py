@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from ..shared.auth import Principal
-from ..shared.http import (
+from ..platform.auth import Principal
+from ..platform.errors import ValidationFailed
+from ..platform.http import (
     Service, current_admin, current_idempotency, current_principal, json_response, make_app, note, ok, replay_headers)
-from ..shared.idempotency import Idempotency
-from ..shared.purge import runtime
-from ..shared.settings import get_settings
-from ..shared.stores.purge_queue import PostgresPurgeQueue
+from ..platform.idempotency import Idempotency
+from ..platform.settings import get_settings
+from ..purge import registry
+from ..purge.orphans import Slice
+from ..purge.service import CoursePurges, PurgeAnswer
+from ..wiring import process
 from .models import (OrphanRequest, OrphanScan, OrphansQueued, PurgePending, Purged, PurgeStatus, RetryReport,
                      RetryRequest)
-from .service import Answer, CoursePurges
 
 get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("purge_course")
-_service: Optional[CoursePurges] = None
 
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(current_admin)]
@@ -29,17 +31,45 @@ Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def purges() -> CoursePurges:
-    global _service
-    if _service is None:
-        from ..shared.stores.idempotency_keys import PostgresAnswers
-
-        _service = CoursePurges(PostgresPurgeQueue(), runtime.worker, get_settings(), make_sweep=runtime.orphan_sweep,
-                                answers=PostgresAnswers())
-    return _service
+    return process().course_purges  # type: ignore[no-any-return]
 
 
-def _reply(answer: Answer):
-    return json_response(answer.status, answer.body, replay_headers(answer.replayed))
+def iso(value: Optional[dt.datetime]) -> Optional[str]:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def wire_answer(answer: PurgeAnswer) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"courseId": str(answer.course_id), "status": answer.status,
+                            "result": registry.result_of(answer.removed)}
+    if answer.status == "purged":
+        body["durationMs"] = answer.duration_ms
+    if answer.status != "pending":
+        return 200, body
+    return 202, {**body, "failedSteps": [{"step": f.step, "error": f.error} for f in answer.failed_steps],
+                 "attempts": answer.attempts, "nextAttemptAt": iso(answer.next_attempt_at)}
+
+
+def first_answer(caller: Principal, key: Optional[Idempotency], run: Any) -> tuple[int, dict[str, Any], bool]:
+    """The answer of `run()`, or, for a repeat of an Idempotency-Key, the first one (status, body,
+    replayed). The purge is idempotent by itself; the key only makes a repeat answer as the first call did."""
+    answers = process().answers
+    if key is None:
+        status, body = run()
+        return status, body, False
+    from ..drafts.model import KeyReused
+
+    try:
+        stored = answers.recall(caller.label, key)
+        if stored is not None:
+            return stored["status"], stored["body"], True
+        status, body = run()
+        kept = answers.remember(caller.label, key, {"status": status, "body": body})
+    except KeyReused:
+        raise ValidationFailed("This Idempotency-Key was used for another request.", details=[
+            {"field": "Idempotency-Key", "code": "key_reused",
+             "message": "already used for a different request; send a new key"}]) from None
+    replayed = kept != {"status": status, "body": body}  # a parallel call with the key was first
+    return kept["status"], kept["body"], replayed
 
 
 @app.delete("/courses/<course_id>", summary="Purge a course from every store (dryRun: only count)",
@@ -47,52 +77,82 @@ def _reply(answer: Answer):
                        **ok(202, PurgePending, "Deleted; a store failed and is retried automatically")})
 def purge_course(course_id: uuid.UUID, caller: Caller, key: Key,
                  dryRun: Annotated[bool, Query()] = False):  # noqa: N803
-    answer = purges().purge(caller, course_id, dry_run=dryRun, idem=key)
-    body = answer.body
+    status, body, replayed = first_answer(
+        caller, key, lambda: wire_answer(purges().purge(caller, course_id, dry_run=dryRun)))
     note(event="course_purge_dry_run" if dryRun else "course_purged", course=course_id, purge=body["status"],
-         failedSteps=[f["step"] for f in body.get("failedSteps", [])], **body["result"])
-    return _reply(answer)
+         failedSteps=[f["step"] for f in body.get("failedSteps", [])], replayed=replayed or None, **body["result"])
+    return json_response(status, body, replay_headers(replayed))
 
 
 @app.get("/courses/<course_id>/purge", summary="Read the purge status of a deleted course",
          responses=ok(200, PurgeStatus))
 def purge_status(course_id: uuid.UUID, caller: Caller):
-    answer = purges().status(caller, course_id)
-    note(event="purge_status_read", course=course_id, purge=answer.body["status"])
-    return _reply(answer)
+    queued = purges().status(caller, course_id)
+    purged = queued.status == "purged"
+    note(event="purge_status_read", course=course_id, purge=queued.status)
+    return json_response(200, {
+        "courseId": str(course_id),
+        "status": "purged" if purged else "pending",  # 'running' is pending to the caller
+        "attempts": queued.attempts,
+        "lastError": queued.last_error,
+        "result": registry.result_of(queued.removed),
+        "reason": queued.reason,
+        "deletedAt": iso(queued.deleted_at),
+        "purgedAt": iso(queued.purged_at),
+        "nextAttemptAt": None if purged else iso(queued.next_attempt_at),
+        "steps": {name: queued.steps[name].done if name in queued.steps else False for name in registry.names()},
+    })
 
 
 @app.post("/purges/retry", summary="Run the purge worker now, backoff or not (admin)",
           responses=ok(200, RetryReport))
 def retry_purges(admin: Admin, body: Annotated[Optional[RetryRequest], Body()] = None):
-    answer = purges().retry(body.courseIds if body and body.courseIds else None)
-    note(event="purges_retried", **answer.body)
-    return _reply(answer)
+    report = purges().retry(body.courseIds if body and body.courseIds else None)
+    reply = {"processed": report.processed, "purged": report.purged, "stillPending": report.still_pending,
+             "failed": report.failed}
+    note(event="purges_retried", **reply)
+    return json_response(200, reply)
+
+
+def wire_orphans(found: Slice) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for store, per_course in found.orphans.items():
+        entry: dict[str, Any] = {"courseIds": sorted(per_course), "count": sum(c.count for c in per_course.values())}
+        if registry.store(store).bytes_key:
+            entry["bytes"] = sum(c.bytes for c in per_course.values())
+        out[store] = entry
+    return out
+
+
+def _paging(found: Slice) -> dict[str, Any]:
+    body: dict[str, Any] = {"complete": found.complete, "deferred": found.deferred}
+    if not found.complete:
+        body["cursor"] = found.cursor
+    return body
 
 
 @app.post("/orphans/scan", summary="Find data of courses that no longer exist, one bounded slice (admin, report only)",
           responses=ok(200, OrphanScan))
 def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
     body = body or OrphanRequest()
-    answer = purges().scan_orphans(body.stores, body.cursor)
-    found = answer.body["orphans"]
-    note(event="orphans_scanned", complete=answer.body["complete"], deferred=answer.body["deferred"],
-         **{f"{store}Orphans": len(report["courseIds"]) for store, report in found.items()})
-    return _reply(answer)
+    found = purges().scan_orphans(tuple(body.stores) if body.stores else None, body.cursor)
+    note(event="orphans_scanned", complete=found.complete, deferred=found.deferred,
+         **{f"{store}Orphans": len(per_course) for store, per_course in found.orphans.items()})
+    return json_response(200, {"orphans": wire_orphans(found), **_paging(found)})
 
 
 @app.post("/orphans/purge", summary="Queue the orphans of one bounded slice for the purge worker (admin)",
           responses=ok(200, OrphansQueued))
 def purge_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
     body = body or OrphanRequest()
-    answer = purges().purge_orphans(body.stores, body.cursor)
-    note(event="orphans_queued", queued=answer.body["queued"], complete=answer.body["complete"],
-         deferred=answer.body["deferred"])
-    return _reply(answer)
+    done = purges().purge_orphans(tuple(body.stores) if body.stores else None, body.cursor)
+    note(event="orphans_queued", queued=done.queued, complete=done.found.complete, deferred=done.found.deferred)
+    return json_response(200, {"queued": done.queued, **_paging(done.found)})
 
 
-service = Service("purge_course", app)
+service = Service("purge_course", app, lambda: process().authenticator)
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return service.handle_http(event, context)
+

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..purge import registry
 
 
-class PurgeResult(BaseModel):
-    """CourseCleanupResult: what was (or, in a dry run, would be) removed, per store."""
+def _result_model() -> type[BaseModel]:
+    """CourseCleanupResult: what was (or, in a dry run, would be) removed, per store of the registry."""
+    fields: dict[str, Any] = {key: (int, Field(description=f"{store.name}: {store.description}"))
+                              for store in registry.stores()
+                              for key in (store.count_key, store.bytes_key) if key}
+    fields[registry.DATABASE_ROWS] = (int, Field(description="the courses row and the rows that cascaded with it"))
+    return create_model("PurgeResult", __doc__=_result_model.__doc__, **fields)
 
-    qdrantVectorsDeleted: int
-    redisKeysDeleted: int
-    ragContextEntriesDeleted: int
-    filesDeleted: int
-    bytesFreed: int
-    databaseRowsDeleted: int = Field(description="the courses row and the rows that cascaded with it")
+
+PurgeResult = _result_model()
+StoreName = Literal[registry.names()]  # type: ignore[valid-type]
+SweptStore = Literal[tuple(s.name for s in registry.swept())]  # type: ignore[valid-type]
 
 
 class FailedStep(BaseModel):
-    step: Literal["qdrant", "redis", "files", "rag"]
+    step: StoreName
     error: str
 
 
@@ -69,13 +74,12 @@ class RetryReport(BaseModel):
     failed: int
 
 
-OrphanStore = Literal["qdrant", "redis", "files", "rag"]
 
 
 class OrphanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stores: Optional[list[OrphanStore]] = Field(
-        None, min_length=1, max_length=4, description="the stores to sweep (default: all)")
+    stores: Optional[list[SweptStore]] = Field(
+        None, min_length=1, max_length=len(registry.swept()), description="the stores to sweep (default: all)")
     cursor: Optional[str] = Field(None, max_length=4096,
                                   description="the cursor of the previous answer, to go on where it stopped")
 

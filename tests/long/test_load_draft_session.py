@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from functions.shared.stores.draft_sessions import index_key, session_key
+from functions.adapters.redis_sessions import index_key, session_key
 from tests.conftest import ADMIN_TOKEN, JWT_SECRET
 from tests.dev_server import DevServer, HttpClient, wait_ready
 from tests.drafts_workload import Crowd, SimUser, percentiles, totals, verify

@@ -11,7 +11,7 @@ import uuid
 import boto3
 
 from functions.purge_course.app import handler
-from functions.shared.purge import drain_queue
+from tests.wired import drain_queue
 from tests.conftest import ADMIN_TOKEN, call
 from tests.hung_store import HungStore
 from tests.purge_seed import NOTHING_LEFT, leftovers, seed_course
@@ -84,19 +84,19 @@ def test_purge_with_s3_hung(db, rds, make_user, qdrant, settings_env, monkeypatc
 
 
 def test_purge_with_a_hosted_qdrant_hung(db, rds, make_user, qdrant, settings_env, figures):
-    from functions.shared.stores import vectors
+    from tests.wired import use_qdrant
 
     owner = make_user()
     course = seed_course(db, rds, owner, qdrant=qdrant)
     with HungStore() as hung:
-        vectors.use_client(None)
+        use_qdrant(None)
         settings_env(QDRANT_URL=hung.url("http"), STORE_TIMEOUT_SECONDS="3")
         t0 = time.perf_counter()
         reply = call(handler, "DELETE", f"/courses/{course.course_id}", token=owner.token)
         delete_ms = round((time.perf_counter() - t0) * 1000)
         assert reply.status == 202 and [f["step"] for f in reply.json["failedSteps"]] == ["qdrant"], reply
         connections = hung.accepted
-    vectors.use_client(qdrant)  # Qdrant answers again
+    use_qdrant(qdrant)  # Qdrant answers again
     assert call(handler, "POST", "/purges/retry", token=ADMIN_TOKEN).json["stillPending"] == 0
     assert leftovers(db, rds, course, qdrant=qdrant) == NOTHING_LEFT
     figures.record("purge with a hosted Qdrant hung (STORE_TIMEOUT_SECONDS=3)",

@@ -1,0 +1,77 @@
+"""The Postgres side of the draft cleanup: the SQL of migrations 0006-0007, called one short
+transaction at a time (safe behind Supabase's transaction-mode pooler: no session state).
+
+The batch is `delete_expired_drafts_batch()`, the very function pg_cron's procedure loops over,
+so the scheduled function, `POST /cleanup` and pg_cron delete by one predicate and one lock rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Optional
+
+from .postgres import Postgres
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    value: Optional[float]
+    status: str
+
+
+def _number(value) -> Optional[float | int]:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+class PostgresDraftCleanup:
+
+    def __init__(self, pg: Postgres):
+        self.pg = pg
+
+    def cutoff(self, max_age_hours: int) -> datetime:
+        """The cutoff by the database's clock, the one pg_cron's runs use too."""
+        return self.pg.fetch_one("SELECT now() - make_interval(hours => %s)", (max_age_hours,))[0]
+
+    def count_expired(self, cutoff: datetime) -> int:
+        return self.pg.fetch_one("SELECT public.count_expired_drafts(%s)", (cutoff,))[0]
+
+    def begin_run(self, source: str, cutoff: datetime) -> int:
+        return self.pg.fetch_one("SELECT public.cleanup_run_begin(%s, %s)", (source, cutoff))[0]
+
+    def delete_batch(self, run_id: int, cutoff: datetime, batch_size: int) -> int:
+        """One batch in its own transaction: its row locks last only as long as this call."""
+        with self.pg.connection() as conn:
+            deleted = conn.execute(
+                "SELECT count(*) FROM public.delete_expired_drafts_batch(%s, %s)", (cutoff, batch_size)
+            ).fetchone()[0]
+            conn.execute("SELECT public.cleanup_run_progress(%s, %s)", (run_id, deleted))
+        return deleted
+
+    def finish_run(self, run_id: int, *, complete: bool, error: Optional[str] = None) -> None:
+        self.pg.fetch_one("SELECT public.cleanup_run_finish(%s, %s, %s)", (run_id, complete, error))
+
+    def prune_runs(self, keep_days: int = 30) -> int:
+        return self.pg.fetch_one("SELECT public.prune_cleanup_runs(make_interval(days => %s))", (keep_days,))[0]
+
+    def prune_idempotency_keys(self) -> int:
+        """Idempotency-Key answers older than their 24 hours, a bounded chunk per run."""
+        from . import idempotency_keys
+
+        with self.pg.connection() as conn:
+            return idempotency_keys.prune(conn)
+
+    def purge_queue_depth(self) -> int:
+        return self.pg.fetch_one("SELECT count(*) FROM public.purge_queue WHERE status <> 'purged'")[0]
+
+    def health(self, max_age_hours: int) -> list[Indicator]:
+        rows = self.pg.fetch_all(
+            "SELECT indicator, value, status FROM public.draft_cleanup_health(make_interval(hours => %s))",
+            (max_age_hours,))
+        return [Indicator(name, _number(value), status) for name, value, status in rows]

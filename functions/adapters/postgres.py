@@ -1,0 +1,190 @@
+"""Postgres access: one small pool per container, safe behind Supabase's transaction-mode pooler.
+
+A transaction-mode pooler (Supavisor, PgBouncer with its stock settings) hands each transaction to
+whichever server connection is free, so nothing may live in the session: no startup `options`
+(stock PgBouncer refuses them: "unsupported startup parameter: options"), no `SET`, no prepared
+statements (`prepare_threshold=None`). Every unit of work is therefore one transaction that bounds
+itself first: `connection()` opens it with `SET LOCAL statement_timeout` (and an idle-in-transaction
+bound), so a statement blocked by a lock is cancelled by the server before the client gives up on
+it, and never runs after the caller answered 503.
+
+psycopg is imported on first use, so a function that never reaches Postgres does not pay for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Union
+
+from ..platform.errors import StoreUnavailable
+from ..platform.settings import Settings
+
+Params = Union[tuple[Any, ...], dict[str, Any], list[Any]]
+
+log = logging.getLogger(__name__)
+
+# What a server or pooler says when the deployment can never connect, whatever the retries (libpq
+# gives connection failures no SQLSTATE, only its message).
+MISCONFIGURED = (("authentication failed", "authentication_failed"),
+                 ("unsupported startup parameter", "startup_parameter_refused"),
+                 ("does not exist", "no_such_role_or_database"),
+                 ("no pg_hba.conf entry", "connection_not_allowed"),
+                 ("tenant or user not found", "no_such_role_or_database"))
+
+
+def _bounded_connection_class(wait_timeout: float, failures: "Postgres") -> type:
+    """A psycopg Connection whose every wait for the server ends after `wait_timeout` seconds.
+
+    libpq has no read timeout: on a connection whose server (or pooler) stops answering, a query
+    would block until TCP gives up, many minutes later. statement_timeout cannot help there, since
+    it needs a server that answers. A wait that expires raises an OperationalError, and the pool
+    discards the connection (it is returned mid-operation). Connect failures are kept on `failures`:
+    the pool retries in the background and a caller only sees PoolTimeout, which says nothing about
+    a wrong password or a pooler refusing a parameter.
+    """
+    import psycopg
+
+    interval = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)
+
+    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        default_wait_timeout = wait_timeout
+
+        def wait(self, gen: Any, interval: float = interval, timeout: Optional[float] = None) -> Any:
+            return super().wait(gen, interval=interval,
+                                timeout=self.default_wait_timeout if timeout is None else timeout)
+
+        @classmethod
+        def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(*args, **kwargs)
+            except Exception as exc:
+                failures.connect_failure = exc
+                raise
+            failures.connect_failure = None
+            return conn
+
+    return BoundedConnection
+
+
+class Postgres:
+    """This process's Postgres: one small pool, every unit of work one self-bounded transaction."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self.connect_failure: Optional[BaseException] = None
+        timeout = settings.store_timeout_seconds
+        self.statement_ms = int(timeout * 1000) * 5
+        # One round trip opens the transaction and bounds it (a simple query: no parameters). The
+        # server cancels a statement after statement_ms, well before the client-side bound below; a
+        # transaction left idle (a container frozen or killed mid-way) is ended by the server.
+        self.begin = (f"BEGIN; SET LOCAL statement_timeout = {self.statement_ms}; "
+                      f"SET LOCAL idle_in_transaction_session_timeout = {self.statement_ms}")
+
+    def _make_pool(self) -> Any:
+        from psycopg_pool import ConnectionPool
+
+        if not self.settings.database_url:
+            raise StoreUnavailable("postgres", RuntimeError("DATABASE_URL is not set"), applied=False,
+                                   reason="not_configured")
+        timeout = self.settings.store_timeout_seconds
+        bound = self.statement_ms / 1000 + timeout
+
+        def check(conn: Any) -> None:
+            # A connection that died with the server is replaced; one that went silent is given the
+            # store timeout for this trivial round trip, not the statement budget.
+            conn.default_wait_timeout = timeout
+            try:
+                ConnectionPool.check_connection(conn)
+            finally:
+                conn.default_wait_timeout = bound
+
+        pool = ConnectionPool(
+            self.settings.database_url,
+            min_size=0,
+            max_size=4,
+            timeout=timeout,  # waiting for a connection
+            open=False,
+            check=check,
+            # A slow statement is cancelled by the server first (statement_timeout); only a server
+            # that stopped answering reaches the client-side bound.
+            connection_class=_bounded_connection_class(bound, self),
+            # No startup `options`: poolers refuse them, and the bounds are set per transaction instead.
+            kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": max(1, int(timeout))},
+            name="functions",
+        )
+        pool.open(wait=False)
+        return pool
+
+    def pool(self) -> Any:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = self._make_pool()
+        return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+            self._pool = None
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection inside one bounded transaction, committed when the block ends without an error
+        (rolled back otherwise); `with conn.transaction():` inside it is a savepoint.
+
+        Any connection-level failure (refused, timed out, dropped mid-statement, cancelled by the
+        server's timeout) is a StoreUnavailable, so the caller answers 503 and the next call gets a
+        fresh connection. `applied` is False unless the failure came while committing.
+        """
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        committing = False
+        try:
+            # The pool's connection context commits on success and rolls back on an error.
+            with self.pool().connection() as conn:
+                conn.execute(self.begin)
+                yield conn
+                committing = True
+        except PoolTimeout as exc:
+            raise _unavailable(exc, self.connect_failure) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError,
+                psycopg.errors.IdleInTransactionSessionTimeout) as exc:
+            raise _unavailable(exc, None, applied=None if committing else False) from None
+
+    def fetch_one(self, sql: str, params: Optional[Params] = None) -> Any:
+        with self.connection() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def fetch_all(self, sql: str, params: Optional[Params] = None) -> list[Any]:
+        with self.connection() as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+
+def _unavailable(exc: BaseException, connect_failure: Optional[BaseException], *,
+                 applied: Optional[bool] = False) -> StoreUnavailable:
+    import psycopg
+
+    cause = connect_failure or exc
+    for marker, reason in MISCONFIGURED if connect_failure is not None else ():
+        if marker in str(connect_failure).lower():
+            log.error("postgres misconfigured (%s): %s", reason, str(cause).strip()[:300])
+            return StoreUnavailable("postgres", cause, applied=False, reason=reason, misconfigured=True)
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        reason = "statement_timeout"  # (or an operator's cancel) rolled back either way
+    elif isinstance(exc, psycopg.errors.LockNotAvailable):
+        reason = "lock_not_available"  # a NOWAIT that met a lock
+    elif isinstance(exc, psycopg.errors.IdleInTransactionSessionTimeout):
+        reason = "idle_in_transaction_timeout"
+    elif connect_failure is not None:
+        reason = "connect_failed"
+    elif type(exc).__name__ in ("PoolTimeout", "_WaitTimeout"):  # no connection in time / no answer in time
+        reason = "timeout"
+    else:
+        reason = "connection_lost"
+    return StoreUnavailable("postgres", cause, applied=applied, reason=reason)

@@ -1,0 +1,11 @@
+"""HTTP for the functions, one job per module: context (the request's caller, key and log fields),
+responses, failures (the one error table), validation (schema errors for people), routes (the
+project's route table), resolver (Powertools' resolver), entry (the handler around it)."""
+
+from .context import current_admin, current_idempotency, current_principal, current_user, note
+from .entry import Service
+from .resolver import ContractResolver, make_app
+from .responses import json_response, no_content, ok, replay_headers
+
+__all__ = ["ContractResolver", "Service", "current_admin", "current_idempotency", "current_principal",
+           "current_user", "json_response", "make_app", "no_content", "note", "ok", "replay_headers"]

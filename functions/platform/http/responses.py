@@ -1,0 +1,53 @@
+"""Responses in the contract's shape: JSON serialized once, the one error body, replay headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from aws_lambda_powertools.event_handler import Response
+
+from ..errors import ApiError
+
+JSON = "application/json"
+REPLAYED = "Idempotent-Replayed"
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    return {REPLAYED: "true"} if replayed else {}
+
+
+def json_response(status: int, body: Any, headers: Optional[dict[str, str]] = None) -> Response[str]:
+    # Serialized here, once: a dict body would first be walked by the resolver's jsonable_encoder
+    # (the routes declare no return model, so nothing is validated) and then dumped anyway.
+    return Response(status_code=status, content_type=JSON, body=dumps(body), headers=headers or {})
+
+
+def no_content(headers: Optional[dict[str, str]] = None) -> Response[str]:
+    return Response(status_code=204, content_type=None, body="", headers=headers or {})
+
+
+def error_response(err: ApiError) -> Response[str]:
+    body: dict[str, Any] = {"code": err.code, "message": err.message}
+    if err.details:
+        body["details"] = err.details
+    return json_response(err.status, {"error": body}, {**err.headers, **replay_headers(err.replayed)})
+
+
+def ok(status: int, model: type, description: str = "Success") -> dict[int, dict[str, Any]]:
+    """An OpenAPI `responses` entry (documented, not re-validated on every response)."""
+    return {status: {"description": description, "content": {JSON: {"model": model}}}}
+
+
+def as_lambda(response: Response[Any]) -> dict[str, Any]:
+    """A Response as the Function URL's answer (what the entry point returns outside the resolver)."""
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": JSON, **(response.headers or {})},
+        "body": response.body if isinstance(response.body, str) else dumps(response.body),
+        "isBase64Encoded": False,
+    }
