@@ -393,7 +393,7 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
     service = app.sessions()  # one container serving both stores: only its Redis client is switched
     for label, d in drivers.items():
         d.app = app
-        service.sessions.redis = clients[label]
+        service.sessions._client = clients[label]
         d.warm()
     pending: dict = {}
 
@@ -410,7 +410,7 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
 
     def use(label: str):
         def setup():
-            service.sessions.redis = clients[label]
+            service.sessions._client = clients[label]
         return setup
 
     ops = {}

@@ -98,7 +98,7 @@ class Process:
 
         s = self.settings
         return DraftSessions(
-            RedisSessionStore(self.redis, timeout_s=s.store_timeout_seconds),
+            RedisSessionStore(lambda: self.redis, timeout_s=s.store_timeout_seconds),
             DatabaseSessionStore(self.postgres, default_title=s.default_course_title,
                                  lifetime_ms=s.cleanup_max_age_hours * 3600 * 1000),
             PostgresCourses(self.postgres), s)
@@ -167,7 +167,7 @@ class Process:
         from .cleanup.service import DraftCleanup
 
         s = self.settings
-        sessions = RedisSessionStore(self.redis, timeout_s=s.store_timeout_seconds)
+        sessions = RedisSessionStore(lambda: self.redis, timeout_s=s.store_timeout_seconds)
 
         def drain(*, time_budget_s: float, batch_size: int) -> Any:
             return self.purge_worker().drain(time_budget_s=time_budget_s, batch_size=batch_size)

@@ -27,7 +27,7 @@ def purge_queue() -> Any:
 def course_keys() -> Any:
     from functions.purge.stores.redis import RedisCourseKeys
 
-    return RedisCourseKeys(process().redis_bytes, scan_count=process().settings.purge_redis_scan_count)
+    return RedisCourseKeys(lambda: process().redis_bytes, scan_count=process().settings.purge_redis_scan_count)
 
 
 def drain_queue(*, time_budget_s: float, batch_size: int = 500, force: bool = False) -> dict[str, int]:

@@ -24,7 +24,7 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ..drafts.model import (
     Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, Refusal, Session,
@@ -252,12 +252,19 @@ class RedisSessionStore:
 
     storage = Storage.REDIS
 
-    def __init__(self, redis_client: Client, *, timeout_s: float, clock: Optional[ServerClock] = None):
-        self.redis = redis_client
+    def __init__(self, redis_client: Union[Client, Callable[[], Client]], *, timeout_s: float,
+                 clock: Optional[ServerClock] = None):
+        # A client, or how to get the process's one: reached on first use, so that a Redis that is
+        # down fails the call that needs it, not the building of whatever holds this store.
+        self._client = redis_client
         self._timeout_s = timeout_s
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.clock = clock or ServerClock()
+
+    @property
+    def redis(self) -> Client:
+        return self._client() if callable(self._client) else self._client
 
     def _script(self, name: str, source: str):
         # redis-py's Script object sends EVALSHA and reloads the script after a server restart.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Union
 
 from ...adapters.redis import BadScanPosition, Client, key_chunks, redis_errors, scan_page
 from ..model import Counts, Entry
@@ -68,9 +68,13 @@ def _raw(key: str) -> bytes:
 
 
 class RedisCourseKeys:
-    def __init__(self, client: Client, *, scan_count: int):
-        self.redis = client  # answering bytes: key names are not always text
+    def __init__(self, client: Union[Client, Callable[[], Client]], *, scan_count: int):
+        self._client = client  # answering bytes: key names are not always text; a getter: reached on use
         self.scan_count = scan_count
+
+    @property
+    def redis(self) -> Client:
+        return self._client() if callable(self._client) else self._client
 
     def _scan(self, wanted: set[str]) -> dict[str, list[str]]:
         """One traversal of the keyspace: the pattern keys of the wanted course ids (each once,
@@ -177,7 +181,7 @@ class RedisSource:
 
 
 def _keys(r: Resources) -> RedisCourseKeys:
-    return RedisCourseKeys(r.redis_bytes, scan_count=r.settings.purge_redis_scan_count)
+    return RedisCourseKeys(lambda: r.redis_bytes, scan_count=r.settings.purge_redis_scan_count)
 
 
 STORE = PurgeStore(
