@@ -116,7 +116,13 @@ def redis_client(server, **options):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _environment(functions_database_url, redis_server, clustered):
+def _environment(request):
+    if all(item.get_closest_marker("unit") for item in request.session.items):
+        yield  # only the domains' unit tests: no server
+        return
+    functions_database_url = request.getfixturevalue("functions_database_url")
+    redis_server = request.getfixturevalue("redis_server")
+    clustered = request.getfixturevalue("clustered")
     os.environ.update({
         "DATABASE_URL": functions_database_url,
         "REDIS_URL": redis_server.url,
@@ -142,9 +148,21 @@ TABLES = ("audit_log", "rag_context_cache", "materials", "file_catalog", "assets
           "courses", "users", "organizations")
 
 
+def pytest_collection_modifyitems(items):
+    # tests/unit: the domains over in-memory fakes, no server started for them.
+    for item in items:
+        if "/tests/unit/" in str(item.fspath):
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(autouse=True)
-def clean_stores(pg_server, redis_server, functions_database_url):
+def clean_stores(request):
     """Every test starts from empty stores (servers restarted by a fault test come back first)."""
+    if request.node.get_closest_marker("unit"):
+        yield
+        return
+    pg_server, redis_server = request.getfixturevalue("pg_server"), request.getfixturevalue("redis_server")
+    functions_database_url = request.getfixturevalue("functions_database_url")
     if not redis_server.running():
         redis_server.start()
     if not pg_server.running():
