@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-long bench migrate openapi template-check venv system-deps clean \
+.PHONY: dev test test-long bench migrate openapi template-check venv system-deps clean lint \
         node-deps node-build node-check client-types
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -53,7 +53,12 @@ client-types: node-deps
 STORE_SUITES := tests/test_draft_sessions.py tests/test_cleanup_drafts.py tests/test_monitoring_health.py \
 	tests/test_purge_course.py tests/test_purge_queue.py tests/test_orphans_sweep.py \
 	tests/test_draft_races.py tests/test_draft_idempotency.py tests/test_purge_races.py
-test: venv system-deps node-check
+## make lint: ruff over the tree, mypy strict over functions/ (pyproject.toml); part of make test.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: venv system-deps lint node-check
 	@# Debian's chromium for tests/e2e (installed when root and missing; they fail under CI=true without it).
 	bash scripts/system-deps.sh chromium || echo "chromium unavailable: tests/e2e will say why"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

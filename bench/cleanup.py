@@ -15,7 +15,6 @@ the expiring drafts next in line for deletion (how long that update waits for th
 
 from __future__ import annotations
 
-
 import json
 import re
 import subprocess
@@ -422,7 +421,7 @@ def _rows(results: dict, plans: dict, expired: int, live: int, batch_size: int) 
                 "(auto_explain of one batch, rolled back)",
                 *([f"the raw delete in batches of {batch_size:,} (the project's size): "
                    f"{_rate(_best(res['runs']['raw_small'])):,.0f} rows/s"] if res["runs"]["raw_small"] else []),
-                *([f"the same batch with its DELETE by primary key (the fix below, timed in this run): "
+                *(["the same batch with its DELETE by primary key (the fix below, timed in this run): "
                    + "; ".join(f"batches of {r['batch_size']:,}: {_rate(r):,.0f} rows/s, median "
                                f"{percentile(r['batches'], 50):.1f} ms, max {max(r['batches']):.1f} ms"
                                for r in res["runs"]["fixed"] + res["runs"]["fixed2"])]

@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "bench-jwt-secret-with-enough-length-0123456789"
@@ -195,7 +196,7 @@ class Stores:
         self.pg = localstores.LocalPostgres(self.tmp / "pg")
         self.redis = [localstores.LocalRedis(self.tmp / f"redis{i}") for i in range(redis_servers)]
 
-    def __enter__(self) -> "Stores":
+    def __enter__(self) -> Stores:
         from devtools import migrate
 
         self.pg.start()

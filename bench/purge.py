@@ -110,10 +110,9 @@ def _seed_postgres(url: str, course: Course) -> None:
 
 def _seed_vectors(store, course: Course, n: int, others: int) -> None:
     import random
+    import warnings
 
     from qdrant_client import models
-
-    import warnings
 
     # qdrant-client's local mode warns past 20,000 points; it is the stand-in here, on purpose.
     warnings.filterwarnings("ignore", message="Local mode is not recommended")

@@ -8,13 +8,12 @@ check, the resolver's validation, the Redis script and the JSON log line.
 
 from __future__ import annotations
 
-
-from functions.drafts.model import Changes
-
 import json
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
+
+from functions.drafts.model import Changes
 
 from .common import (
     Dist,
@@ -422,7 +421,6 @@ def run_at_scale(stores, *, n: int, others: int) -> list[Row]:
     collect()
     with quiet_stdout():
         dists = interleaved(ops, n, prepare=prepare)
-    del service
     rows = []
     for op in ("create", "get", "patch"):
         e, f = dists[f"{op}_empty"], dists[f"{op}_full"]

@@ -10,13 +10,13 @@ one session at once, each save a field of its own, and the fields missing at the
 
 from __future__ import annotations
 
-from functions.drafts.model import Changes
-
 import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from functions.drafts.model import Changes
 
 from .common import Row, collect, interleaved, log, ratio
 
@@ -26,7 +26,7 @@ FORM = {"topic": "Python для начинающих", "language": "ru", "estima
 
 
 def _iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SpecDraftSessionManager:
@@ -67,7 +67,6 @@ def _client(url: str):
 
 def _project_store(url: str):
     from functions.adapters.redis_sessions import RedisSessionStore
-
     from functions.platform.settings import get_settings
 
     return RedisSessionStore(_client(url), timeout_s=get_settings().store_timeout_seconds)

@@ -59,7 +59,7 @@ class CorsPolicy:
     credentials: bool = False
 
     @classmethod
-    def from_template(cls, origins: tuple[str, ...], path: Path = TEMPLATE) -> "CorsPolicy":
+    def from_template(cls, origins: tuple[str, ...], path: Path = TEMPLATE) -> CorsPolicy:
         blocks = function_url_cors(path)
         if len(blocks) != 1:
             raise ValueError(f"expected one function with a Cors block in {path.name}, found {sorted(blocks)}")
@@ -69,7 +69,7 @@ class CorsPolicy:
                    max_age=int(cors.get("MaxAge", 0)), credentials=bool(cors.get("AllowCredentials", False)))
 
     @classmethod
-    def from_environment(cls) -> "CorsPolicy":
+    def from_environment(cls) -> CorsPolicy:
         raw = os.environ.get("CORS_ALLOW_ORIGINS", "")
         return cls.from_template(tuple(o.strip() for o in raw.split(",") if o.strip()))
 

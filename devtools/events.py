@@ -8,8 +8,9 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Optional
 from urllib.parse import parse_qsl
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
@@ -32,7 +33,7 @@ def function_url_event(method: str, raw_path: str, *, query: str = "", headers: 
     params: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):  # repeated: comma-joined, as Lambda does
         params[name] = f"{params[name]},{value}" if name in params else value
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "version": "2.0",
         "routeKey": "$default",

@@ -153,7 +153,7 @@ class LocalPostgres(_PostgresEndpoint):
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                   "--no-sync", "--locale=C.UTF-8")
 
-    def start(self) -> "LocalPostgres":
+    def start(self) -> LocalPostgres:
         self.init()
         log = self.datadir / "server.log"
         result = self._run("pg_ctl", "-D", str(self.datadir), "-l", str(log), "-o", self._options(),
@@ -187,7 +187,7 @@ class LocalPgBouncer(_PostgresEndpoint, _ChildServer):
     STOCK_IGNORED = "extra_float_digits"
     admin_database = "pgbouncer"  # its console: SHOW POOLS, SHOW CONFIG (simple queries only)
 
-    def __init__(self, datadir: Path, postgres: "LocalPostgres", port: Optional[int] = None, *, pool_size: int = 40,
+    def __init__(self, datadir: Path, postgres: LocalPostgres, port: Optional[int] = None, *, pool_size: int = 40,
                  ignore_startup_parameters: str = STOCK_IGNORED):
         self.datadir = Path(datadir)
         self.postgres = postgres
@@ -222,7 +222,7 @@ class LocalPgBouncer(_PostgresEndpoint, _ChildServer):
             "",
         ])
 
-    def start(self) -> "LocalPgBouncer":
+    def start(self) -> LocalPgBouncer:
         self.datadir.mkdir(parents=True, exist_ok=True)
         (self.datadir / "pgbouncer.ini").write_text(self._config())
         (self.datadir / "userlist.txt").write_text('"postgres" ""\n')
@@ -237,7 +237,7 @@ class LocalPgBouncer(_PostgresEndpoint, _ChildServer):
             _wait_port(self.port, proc=self.proc)
         except (TimeoutError, RuntimeError):
             log = self.datadir / "pgbouncer.log"
-            raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-2000:] if log.exists() else ''}")
+            raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-2000:] if log.exists() else ''}") from None
         return self
 
 
@@ -247,7 +247,7 @@ class LocalRedis(_ChildServer):
     certificate from tls_material(); `password` requires AUTH."""
 
     def __init__(self, datadir: Path, port: Optional[int] = None, *, durable: bool = False,
-                 extra: tuple[str, ...] = (), tls: Optional["TlsMaterial"] = None, password: Optional[str] = None):
+                 extra: tuple[str, ...] = (), tls: Optional[TlsMaterial] = None, password: Optional[str] = None):
         self.datadir = Path(datadir)
         self.port = port or free_port()
         self.durable = durable
@@ -276,7 +276,7 @@ class LocalRedis(_ChildServer):
             args += ["--requirepass", self.password]
         return args + list(self.extra)
 
-    def start(self) -> "LocalRedis":
+    def start(self) -> LocalRedis:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, proc=self.proc)
@@ -313,7 +313,7 @@ class LocalRedisCluster:
     only, as on ElastiCache Serverless; `url` then trusts the cluster's CA."""
 
     def __init__(self, datadir: Path, *, size: int = 3, node_timeout_ms: int = 2000,
-                 tls: Optional["TlsMaterial"] = None):
+                 tls: Optional[TlsMaterial] = None):
         self.datadir = Path(datadir)
         self.tls = tls
         options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -336,7 +336,7 @@ class LocalRedisCluster:
     def _cli(self) -> list[str]:
         return ["redis-cli", *(["--tls", "--cacert", str(self.tls.ca)] if self.tls else [])]
 
-    def start(self) -> "LocalRedisCluster":
+    def start(self) -> LocalRedisCluster:
         try:
             for node in self.nodes:
                 if not node.running():
@@ -356,13 +356,13 @@ class LocalRedisCluster:
     def _slots_assigned(self) -> bool:
         return int(self.info(self.nodes[0]).get("cluster_slots_assigned", 0)) == 16384
 
-    def _admin(self, node: "LocalRedis"):
+    def _admin(self, node: LocalRedis):
         import redis
 
         tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
         return redis.Redis(port=node.port, socket_timeout=10, decode_responses=True, **tls)
 
-    def info(self, node: "LocalRedis") -> dict:
+    def info(self, node: LocalRedis) -> dict:
         with self._admin(node) as admin:
             return admin.cluster("info")
 
@@ -375,7 +375,7 @@ class LocalRedisCluster:
             time.sleep(0.1)
         raise TimeoutError(f"redis cluster: not '{what}' after {timeout}s")
 
-    def node_of(self, key: str) -> "LocalRedis":
+    def node_of(self, key: str) -> LocalRedis:
         """The primary that holds `key`'s slot."""
         with self._admin(self.nodes[0]) as admin:
             slot = int(admin.cluster("keyslot", key))
@@ -384,10 +384,10 @@ class LocalRedisCluster:
                     return next(n for n in self.nodes if n.port == int(primary[1]))
         raise LookupError(f"no node holds slot {slot}")
 
-    def stop_node(self, node: "LocalRedis") -> None:
+    def stop_node(self, node: LocalRedis) -> None:
         node.stop()
 
-    def start_node(self, node: "LocalRedis") -> None:
+    def start_node(self, node: LocalRedis) -> None:
         node.start()
         self.wait_until(lambda info: info.get("cluster_state") == "ok", "the cluster is ok")
 
@@ -408,7 +408,7 @@ class TlsMaterial:
         self.cert = self.directory / "server.pem"
         self.key = self.directory / "server.key"
 
-    def create(self, *, days: int = 2) -> "TlsMaterial":
+    def create(self, *, days: int = 2) -> TlsMaterial:
         import datetime
         import ipaddress
 
@@ -421,7 +421,7 @@ class TlsMaterial:
             return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption())
 
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "course-drafts test CA")])
         ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

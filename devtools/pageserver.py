@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ class PageServer:
         return {"apiBase": f"{self.api_base(hostname)}/draft_session", "token": self.token(),
                 "uploadUrl": "/dev-upload/{courseId}", "idempotencyKeys": _cors_allows("idempotency-key")}
 
-    def start(self) -> "PageServer":
+    def start(self) -> PageServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="page-server", daemon=True)
         self._thread.start()
         return self

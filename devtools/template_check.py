@@ -83,7 +83,8 @@ class TemplateProblem(Exception):
 
 def lint(cloudformation: dict, label: str) -> list[str]:
     """cfn-lint on a template; every error and warning is a problem (informational notes are not)."""
-    from cfnlint.api import ManualArgs, lint as cfn_lint
+    from cfnlint.api import ManualArgs
+    from cfnlint.api import lint as cfn_lint
 
     matches = cfn_lint(json.dumps(cloudformation, indent=1), config=ManualArgs(regions=[REGION]))
     problems = []

@@ -82,7 +82,7 @@ class Fleet:
             if proc.is_alive():
                 proc.kill()
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 # (status, json, headers) of one reply
 Send = Callable[[str, str, str, Optional[dict]], tuple[int, Optional[dict], dict]]
@@ -114,7 +115,7 @@ class Crowd:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> "Crowd":
+    def start(self) -> Crowd:
         end = time.monotonic() + self.deadline_s
 
         def loop(user: SimUser, offset: float):
@@ -145,7 +146,7 @@ class Crowd:
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition",
-               crowd: Optional["Crowd"] = None) -> None:
+               crowd: Optional[Crowd] = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -7,14 +7,31 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from functions.cleanup.ports import HealthRow
 from functions.drafts.model import (
-    Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, NewCourse, NoOrganization,
-    Refusal, Session, SessionClosed, SessionMissing, State, Storage, Summary, TooManySessions, VersionMismatch,
-    Written)
+    Changes,
+    CourseRef,
+    CreatesRateLimited,
+    Idempotency,
+    KeyReused,
+    Materializing,
+    NewCourse,
+    NoOrganization,
+    Refusal,
+    Session,
+    SessionClosed,
+    SessionMissing,
+    State,
+    Storage,
+    Summary,
+    TooManySessions,
+    VersionMismatch,
+    Written,
+)
 from functions.purge.model import Counts, Course, Deadline, Entry, Member, QueuedPurge, Removed, StepReport, StepState
 
 
@@ -202,7 +219,7 @@ class FakeCourses:
 # --- the purge ---
 
 class FakeCourseDirectory:
-    def __init__(self, queue: "FakePurgeQueue"):
+    def __init__(self, queue: FakePurgeQueue):
         self.queue = queue
         self.courses: dict[uuid.UUID, Course] = {}
         self.members: dict[uuid.UUID, Member] = {}
@@ -227,7 +244,7 @@ class FakeCourseDirectory:
         if found is None:
             return False
         self.queue.entries[course_id] = QueuedPurge(
-            course_id, found.organization_id, found.owner_id, [], reason, requested_by, dt.datetime.now(dt.timezone.utc),
+            course_id, found.organization_id, found.owner_id, [], reason, requested_by, dt.datetime.now(dt.UTC),
             "pending", {}, 0, None, None, None, Removed(database_rows=1))
         return True
 
@@ -335,7 +352,7 @@ class FakeDraftRows:
         self.faults = Faults()
 
     def cutoff(self, max_age_hours: int) -> dt.datetime:
-        return dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) - dt.timedelta(hours=max_age_hours)
+        return dt.datetime(2026, 1, 1, tzinfo=dt.UTC) - dt.timedelta(hours=max_age_hours)
 
     def count_expired(self, cutoff: dt.datetime) -> int:
         return self.expired

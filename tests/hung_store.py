@@ -73,7 +73,7 @@ class HungStore:
             _close(sock)
         self._thread.join(5)
 
-    def __enter__(self) -> "HungStore":
+    def __enter__(self) -> HungStore:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from functions.adapters.redis_sessions import index_key, session_key
 from functions.draft_session.app import handler, sessions
 from functions.drafts.model import Changes
-from functions.adapters.redis_sessions import index_key, session_key
 from tests.conftest import call
 
 

@@ -10,16 +10,16 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 import pytest
 import redis
 
 from devtools.localstores import LocalRedis
-from functions.draft_session.app import handler
 from functions.adapters.redis_sessions import session_key
+from functions.draft_session.app import handler
 from tests.conftest import call
 from tests.drafts_workload import Crowd, SimUser, handler_send, verify, wait_until
 from tests.hung_store import HungStore

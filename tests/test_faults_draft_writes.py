@@ -24,9 +24,9 @@ import pytest
 import redis
 
 from devtools.localstores import LocalRedis
-from functions.draft_session.app import handler
 from functions.adapters import redis_sessions as draft_sessions
 from functions.adapters.redis_sessions import index_key, session_key
+from functions.draft_session.app import handler
 from tests.conftest import call
 from tests.hung_store import HungStore
 

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 
 from devtools.localstores import free_port
-from functions.purge_course.app import handler
 from functions.platform.errors import StoreUnavailable
-from tests.wired import drain_queue
+from functions.purge_course.app import handler
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import NOTHING_LEFT, leftovers, seed_course
 from tests.storage_fixtures import AWS_ENV, Bucket, qdrant  # noqa: F401 - fixtures
+from tests.wired import drain_queue
 
 
 class MotoS3:

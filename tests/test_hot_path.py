@@ -6,8 +6,6 @@ and one user's token must never answer for another's.
 
 from __future__ import annotations
 
-from tests.wired import course_keys
-
 import time
 import uuid
 from types import SimpleNamespace
@@ -17,6 +15,7 @@ import pytest
 from functions.platform import auth
 from functions.platform.errors import Unauthorized
 from functions.platform.settings import load_settings
+from tests.wired import course_keys
 
 from .conftest import JWT_SECRET, user_token
 

@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 import redis
 
+from functions.adapters.redis_sessions import RedisSessionStore, index_key, session_key
 from functions.draft_session.app import handler
 from functions.drafts.model import CreatesRateLimited, TooManySessions
-from functions.adapters.redis_sessions import RedisSessionStore, index_key, session_key
 from tests.conftest import call
 from tests.drafts_workload import create_burst
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,7 +91,7 @@ def test_q5_daily_creation_rate(db, seeded):
     assert len(rows) == 30 and rows[0]["day"] > rows[-1]["day"]
     created, used = Counter(), Counter()
     for moment, status, gen in db.execute("SELECT created_at, status, generation_status FROM courses"):
-        day = moment.astimezone(timezone.utc).date()
+        day = moment.astimezone(UTC).date()
         created[day] += 1
         used[day] += status != "draft" or gen is not None
     by_day = {r["day"]: r for r in rows}

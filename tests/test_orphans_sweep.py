@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 
 from functions.purge_course.app import handler
-from tests.wired import orphan_health, process, sweep_orphans_slice
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import leftovers, seed_course
 from tests.storage_fixtures import add_points, count_points, moto_s3, qdrant, storage  # noqa: F401 - fixtures
+from tests.wired import orphan_health, process, sweep_orphans_slice
 
 POINTS, KEYS, ROWS = 3, 3, 2
 FILES = {"a.bin": 10, "deep/b.bin": 20}  # per prefix

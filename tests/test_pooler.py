@@ -15,9 +15,9 @@ import pytest
 
 from devtools import localstores
 from functions.draft_session.app import handler
-from tests.wired import pg
 from functions.platform.errors import StoreUnavailable
 from tests.conftest import STATE, call, wait_until
+from tests.wired import pg
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import pytest
 
 from devtools.localstores import free_port
 from functions.purge_course.app import handler
-from tests.wired import drain_queue
-from tests.wired import use_qdrant
 from tests.conftest import ADMIN_TOKEN, call, user_token
 from tests.purge_seed import NOTHING_LEFT, leftovers, lookalike_keys, seed_course, sibling_id
 from tests.storage_fixtures import file_storage, moto_s3, qdrant, storage  # noqa: F401 - fixtures
+from tests.wired import drain_queue, use_qdrant
 
 EMPTY_RESULT = {"qdrantVectorsDeleted": 0, "redisKeysDeleted": 0, "ragContextEntriesDeleted": 0,
                 "filesDeleted": 0, "bytesFreed": 0, "databaseRowsDeleted": 0}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.wired import drain_queue
 from tests.storage_fixtures import add_points, count_points, file_storage, qdrant  # noqa: F401 - fixtures
+from tests.wired import drain_queue
 
 COURSES = 2000
 BATCH = 500

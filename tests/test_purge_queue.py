@@ -3,21 +3,16 @@ claims, retries, backs off and releases entries."""
 
 from __future__ import annotations
 
-from tests.wired import purge_queue
-
 import uuid
 
 import psycopg
 import pytest
 
 from devtools.localstores import free_port
-from tests.wired import drain_queue
-from functions.purge.model import backoff_seconds
-from functions.purge.model import StepFailure
+from functions.purge.model import StepFailure, backoff_seconds
 from functions.purge.worker import Outcome
-from tests.wired import use_qdrant
-from functions.adapters.purge_queue import PostgresPurgeQueue
 from tests.purge_seed import seed_course
+from tests.wired import drain_queue, purge_queue, use_qdrant
 
 
 def entry(db, course_id):

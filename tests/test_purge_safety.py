@@ -7,8 +7,8 @@ import uuid
 
 from qdrant_client import models
 
-from functions.purge_course.app import handler
 from functions.platform.settings import get_settings
+from functions.purge_course.app import handler
 from tests.conftest import ADMIN_TOKEN, call
 from tests.purge_seed import leftovers, seed_course
 from tests.storage_fixtures import add_points, count_points, file_storage, qdrant  # noqa: F401 - fixtures

@@ -8,8 +8,6 @@ single-node client pointed at a cluster.
 
 from __future__ import annotations
 
-from tests.wired import redis_sessions
-
 import base64
 import json
 import logging
@@ -17,14 +15,15 @@ import uuid
 
 import pytest
 
+from functions.adapters.redis_sessions import index_key, session_key
 from functions.cleanup_drafts.app import handler as cleanup_handler
 from functions.draft_session.app import handler as draft_handler
-from functions.purge_course.app import handler as purge_handler
 from functions.platform.errors import StoreUnavailable
-from functions.adapters.redis_sessions import RedisSessionStore, index_key, session_key
+from functions.purge_course.app import handler as purge_handler
 from tests.conftest import ADMIN_TOKEN, call, redis_client
 from tests.hung_store import HungStore
 from tests.purge_seed import leftovers, seed_course
+from tests.wired import redis_sessions
 
 
 @pytest.fixture

@@ -8,10 +8,6 @@ exception that must stay an error is a bug in one of our own scripts.
 
 from __future__ import annotations
 
-from tests.wired import course_keys
-
-from tests.wired import redis_sessions
-
 import logging
 import threading
 import time
@@ -23,10 +19,9 @@ import redis
 from devtools import localstores
 from functions.adapters.redis import redis_errors
 from functions.platform.errors import StoreUnavailable
-from functions.purge.stores.redis import RedisCourseKeys
-from functions.adapters.redis_sessions import RedisSessionStore
 from tests.conftest import STATE, wait_until
 from tests.hung_store import HungStore
+from tests.wired import course_keys, redis_sessions
 
 USER = str(uuid.uuid4())
 

@@ -11,8 +11,6 @@ the draft service (functions/drafts/service.py) reads StoreUnavailable.misconfig
 
 from __future__ import annotations
 
-from tests.wired import redis_sessions
-
 import logging
 import uuid
 from urllib.parse import quote
@@ -21,10 +19,11 @@ import pytest
 import redis
 
 from devtools import localstores
+from functions.adapters.redis_sessions import index_key
 from functions.draft_session.app import handler
 from functions.platform.errors import StoreUnavailable
-from functions.adapters.redis_sessions import RedisSessionStore, index_key
 from tests.conftest import STATE, call
+from tests.wired import redis_sessions
 
 PASSWORD = "tls-test-password"
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from ..drafts.model import CourseRef, NewCourse, NoOrganization
 from .postgres import Postgres

@@ -16,15 +16,31 @@ transaction as the change they answer.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Optional, Union
 
 from ..drafts.model import (
-    Changes, CourseRef, Idempotency, KeyReused, Materializing, NoOrganization, Refusal, Session, SessionClosed,
-    SessionMissing, State, Storage, Summary, TooManySessions, VersionMismatch, Written)
-from .postgres import Postgres
+    Changes,
+    CourseRef,
+    Idempotency,
+    KeyReused,
+    Materializing,
+    NoOrganization,
+    Refusal,
+    Session,
+    SessionClosed,
+    SessionMissing,
+    State,
+    Storage,
+    Summary,
+    TooManySessions,
+    VersionMismatch,
+    Written,
+)
 from .courses import Jsonb, insert_draft
 from .idempotency_keys import claim, store_answer
+from .postgres import Postgres
 
 _ROW = """
 SELECT id, organization_id, slug, settings, status, generation_status, created_at, updated_at
@@ -33,7 +49,7 @@ FROM courses WHERE draft_session_id = %s AND user_id = %s
 
 
 def iso_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ms_of(value: str) -> int:

@@ -9,7 +9,6 @@ from typing import Any, Optional
 from .postgres import Postgres
 
 
-
 class PostgresOrphanLedger:
 
     def __init__(self, pg: Postgres):

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Optional, Union
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
@@ -34,7 +35,7 @@ MISCONFIGURED = (("authentication failed", "authentication_failed"),
                  ("tenant or user not found", "no_such_role_or_database"))
 
 
-def _bounded_connection_class(wait_timeout: float, failures: "Postgres") -> type:
+def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
     """A psycopg Connection whose every wait for the server ends after `wait_timeout` seconds.
 
     libpq has no read timeout: on a connection whose server (or pooler) stops answering, a query

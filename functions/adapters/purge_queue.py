@@ -9,7 +9,8 @@ transaction-mode pooler. A step's counts are kept in the entry's `result` under 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from ..purge import registry
 from ..purge.model import Counts, Entry, QueuedPurge, StepState
@@ -184,7 +185,7 @@ class PostgresPurgeQueue:
         row = self.pg.fetch_one(f"SELECT {', '.join(COLUMNS)} FROM purge_queue WHERE course_id = %s", (course_id,))
         if not row:
             return None
-        f = dict(zip(COLUMNS, row))
+        f = dict(zip(COLUMNS, row, strict=True))
         return QueuedPurge(
             course_id=f["course_id"], organization_id=f["organization_id"], owner_id=f["owner_id"],
             material_ids=list(f["material_ids"] or []), reason=f["reason"], requested_by=f["requested_by"],

@@ -16,8 +16,9 @@ import logging
 import re
 import ssl
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Optional, Union
 
 import redis
 from redis.backoff import ExponentialBackoff

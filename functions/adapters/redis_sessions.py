@@ -24,13 +24,29 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any, Optional, Union
 
 from ..drafts.model import (
-    Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, Refusal, Session,
-    SessionClosed, SessionMissing, State, Storage, Summary, TooManySessions, VersionMismatch, Written)
-from .redis import Client, redis_errors
+    Changes,
+    CourseRef,
+    CreatesRateLimited,
+    Idempotency,
+    KeyReused,
+    Materializing,
+    Refusal,
+    Session,
+    SessionClosed,
+    SessionMissing,
+    State,
+    Storage,
+    Summary,
+    TooManySessions,
+    VersionMismatch,
+    Written,
+)
 from ..platform.errors import StoreUnavailable
+from .redis import Client, redis_errors
 
 FIELD = "f:"
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # API.md: a repeat within 24 h gets the first answer
@@ -200,7 +216,7 @@ def record_key(user_id: str, idem: Optional[Idempotency]) -> str:
 
 def _session(flat: list) -> Session:
     """A hash as HGETALL returns it -> the domain's Session."""
-    raw = dict(zip(flat[0::2], flat[1::2]))
+    raw = dict(zip(flat[0::2], flat[1::2], strict=True))
     course = raw.get("_course")
     return Session(
         session_id=uuid.UUID(raw["_sid"]),
@@ -375,7 +391,7 @@ class RedisSessionStore:
         if refusal is not None:
             raise refusal
         flat = reply[1:]
-        raw = dict(zip(flat[0::2], flat[1::2]))
+        raw = dict(zip(flat[0::2], flat[1::2], strict=True))
         session = _session(flat)
         course = CourseRef(uuid.UUID(raw["_course"]), raw["_slug"], created=False) if raw.get("_slug") else None
         return Written(Materializing(session, uuid.UUID(raw["_course"]), raw.get("_reason") or reason, course))
@@ -417,11 +433,11 @@ class RedisSessionStore:
             for sid in ids:
                 pipe.hmget(session_key(u, sid), "_sid", "_updated", "_expires", "_state", FIELD + "topic")
             rows = pipe.execute()
-            gone = [sid for sid, row in zip(ids, rows) if not row[0] or (row[3] or "open") != "open"]
+            gone = [sid for sid, row in zip(ids, rows, strict=True) if not row[0] or (row[3] or "open") != "open"]
             if gone:
                 self.redis.zrem(index_key(u), *gone)
         return [Summary(uuid.UUID(row[0]), json.loads(row[4]) if row[4] else None, int(row[1]), int(row[2]))
-                for sid, row in zip(ids, rows) if sid not in gone]
+                for sid, row in zip(ids, rows, strict=True) if sid not in gone]
 
     def prune_indexes(self, *, now_ms: int, scan_count: int = 1000) -> dict[str, int]:
         """Drop expired ids from every per-user index; count the live sessions left.

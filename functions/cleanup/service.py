@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Optional
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
@@ -172,4 +173,4 @@ class DraftCleanup:
             indicators["orphan_courses"] = Indicator(
                 found, "healthy" if found is None else classify(found, ORPHANS_WARN_FROM, ORPHANS_CRITICAL_ABOVE))
         worst = max((i.status for i in indicators.values()), key=lambda s: STATUS_ORDER.get(s, 2))
-        return Health(worst, datetime.fromtimestamp(self.wall(), tz=timezone.utc), indicators)
+        return Health(worst, datetime.fromtimestamp(self.wall(), tz=UTC), indicators)

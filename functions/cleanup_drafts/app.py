@@ -7,7 +7,7 @@ the scheduler's role can invoke the function that way) and admin-only HTTP route
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends
@@ -33,7 +33,7 @@ def cleanup() -> DraftCleanup:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def camel(name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends
@@ -13,7 +13,16 @@ from ..drafts.model import Changes, Session, Summary, Written
 from ..drafts.service import DraftSessions
 from ..platform.auth import Principal
 from ..platform.http import (
-    Service, current_idempotency, current_user, json_response, make_app, no_content, note, ok, replay_headers)
+    Service,
+    current_idempotency,
+    current_user,
+    json_response,
+    make_app,
+    no_content,
+    note,
+    ok,
+    replay_headers,
+)
 from ..platform.idempotency import Idempotency
 from ..platform.settings import get_settings
 from ..wiring import process
@@ -34,7 +43,7 @@ def sessions() -> DraftSessions:
 def iso(ms: Optional[int]) -> Optional[str]:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def wire_session(s: Session) -> dict[str, Any]:

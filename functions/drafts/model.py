@@ -19,16 +19,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Generic, Optional, TypeVar
 
-from ..platform.idempotency import Idempotency  # re-exported: the stores take it with every write
+from ..platform.idempotency import Idempotency as Idempotency  # re-exported: the stores take it with every write
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     OPEN = "open"
     MATERIALIZING = "materializing"
     MATERIALIZED = "materialized"
 
 
-class Storage(str, enum.Enum):
+class Storage(enum.StrEnum):
     REDIS = "redis"
     DATABASE = "database"
 

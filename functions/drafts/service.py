@@ -10,15 +10,37 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, Optional
 
 from ..platform.errors import (
-    AlreadyMaterialized, ApiError, Forbidden, NotFound, RateLimited, StoreUnavailable, ValidationFailed,
-    VersionConflict)
+    AlreadyMaterialized,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    ValidationFailed,
+    VersionConflict,
+)
 from ..platform.settings import Settings
 from .model import (
-    Changes, CourseRef, CreatesRateLimited, Idempotency, KeyReused, Materializing, NewCourse, NoOrganization,
-    Refusal, Session, SessionClosed, SessionMissing, Summary, TooManySessions, VersionMismatch, Written)
+    Changes,
+    CourseRef,
+    CreatesRateLimited,
+    Idempotency,
+    KeyReused,
+    Materializing,
+    NewCourse,
+    NoOrganization,
+    Refusal,
+    Session,
+    SessionClosed,
+    SessionMissing,
+    Summary,
+    TooManySessions,
+    VersionMismatch,
+    Written,
+)
 from .ports import Courses, FallbackStore, SessionStore
 
 log = logging.getLogger(__name__)

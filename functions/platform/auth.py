@@ -13,8 +13,9 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 import jwt
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # Patterns of the wire models that mean something to a person (functions/draft_session/models.py).
 EMAIL = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
 LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"

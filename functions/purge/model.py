@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Literal, Optional
 
 Deadline = Callable[[], bool]  # True once the time budget is spent
 QueueStatus = Literal["pending", "running", "purged"]
@@ -20,7 +21,7 @@ class Counts:
     count: int = 0
     bytes: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.count + other.count, self.bytes + other.bytes)
 
 
@@ -34,7 +35,7 @@ class Removed:
     def of(self, store: str) -> Counts:
         return self.stores.get(store, Counts())
 
-    def plus(self, store: str, counts: Counts) -> "Removed":
+    def plus(self, store: str, counts: Counts) -> Removed:
         return Removed({**self.stores, store: self.of(store) + counts}, self.database_rows)
 
 

@@ -8,8 +8,9 @@ in-memory ones for the domain's unit tests.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from .model import Counts, Course, Deadline, Entry, Member, QueuedPurge, StepReport
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Literal, Optional
 
 from ..platform.auth import Principal
 from ..platform.errors import Forbidden, NotFound

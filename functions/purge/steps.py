@@ -5,7 +5,7 @@ configure (no QDRANT_URL/QDRANT_PATH, no STORAGE_URL) is skipped, never guessed 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .model import Counts, Deadline, Entry, StepReport, describe
 

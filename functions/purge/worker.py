@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from ..platform.errors import StoreUnavailable
 from .model import Deadline, Entry, Removed, StepFailure, StepReport, backoff_seconds

@@ -12,15 +12,32 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from ..platform.auth import Principal
 from ..platform.errors import ValidationFailed
 from ..platform.http import (
-    Service, current_admin, current_idempotency, current_principal, json_response, make_app, note, ok, replay_headers)
+    Service,
+    current_admin,
+    current_idempotency,
+    current_principal,
+    json_response,
+    make_app,
+    note,
+    ok,
+    replay_headers,
+)
 from ..platform.idempotency import Idempotency
 from ..platform.settings import get_settings
 from ..purge import registry
 from ..purge.orphans import Slice
 from ..purge.service import CoursePurges, PurgeAnswer
 from ..wiring import process
-from .models import (OrphanRequest, OrphanScan, OrphansQueued, PurgePending, Purged, PurgeStatus, RetryReport,
-                     RetryRequest)
+from .models import (
+    OrphanRequest,
+    OrphanScan,
+    OrphansQueued,
+    Purged,
+    PurgePending,
+    PurgeStatus,
+    RetryReport,
+    RetryRequest,
+)
 
 get_settings()  # the container's init: a malformed setting fails here, once, naming the variable
 app = make_app("purge_course")

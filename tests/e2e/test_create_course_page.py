@@ -9,9 +9,17 @@ import time
 from devtools.devserver import DEV_USER
 from devtools.pageserver import PageServer
 from tests.conftest import user_token
-from tests.e2e.pages import (STATE, check_a_file_upload_materializes_first, check_a_submit_in_one_tab_closes_the_other,
-                             check_two_tabs_are_two_sessions,
-                             course_rows, eventually, open_form, session_id, wait_state)
+from tests.e2e.pages import (
+    STATE,
+    check_a_file_upload_materializes_first,
+    check_a_submit_in_one_tab_closes_the_other,
+    check_two_tabs_are_two_sessions,
+    course_rows,
+    eventually,
+    open_form,
+    session_id,
+    wait_state,
+)
 
 
 def watch_network(context, page) -> list[tuple[str, dict]]:

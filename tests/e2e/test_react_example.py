@@ -17,9 +17,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devtools.devserver import DEV_USER
-from tests.e2e.pages import (STATE, check_a_file_upload_materializes_first, check_a_submit_in_one_tab_closes_the_other,
-                             check_two_tabs_are_two_sessions,
-                             course_rows, eventually, open_form, session_id, wait_state)
+from tests.e2e.pages import (
+    STATE,
+    check_a_file_upload_materializes_first,
+    check_a_submit_in_one_tab_closes_the_other,
+    check_two_tabs_are_two_sessions,
+    course_rows,
+    eventually,
+    open_form,
+    session_id,
+    wait_state,
+)
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "react-create-course" / "dist" / "index.html"
 ALL_FIELDS = {"topic": "React и черновики", "email": "me@example.com", "language": "ru",
@@ -187,7 +195,7 @@ def test_another_device_is_offered_the_draft_and_resumes_it(browser, context, ur
         shot(page, "resume-offer")
 
         page.click('#resume-offer button:has-text("Продолжить")')
-        page.wait_for_function("document.querySelector('#session-id').textContent === %s" % json.dumps(laptop_sid))
+        page.wait_for_function(f"document.querySelector('#session-id').textContent === {json.dumps(laptop_sid)}")
         assert page.input_value('[name="topic"]') == "Начато на ноутбуке"
         assert page.input_value('[name="estimatedLessons"]') == "8"
         page.fill('[name="description"]', "Продолжено на телефоне")

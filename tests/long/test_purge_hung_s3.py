@@ -11,12 +11,12 @@ import uuid
 import boto3
 
 from functions.purge_course.app import handler
-from tests.wired import drain_queue
 from tests.conftest import ADMIN_TOKEN, call
 from tests.hung_store import HungStore
 from tests.purge_seed import NOTHING_LEFT, leftovers, seed_course
 from tests.storage_fixtures import AWS_ENV, Bucket, qdrant  # noqa: F401 - fixtures
 from tests.test_faults_purge import MotoS3, queue_statuses
+from tests.wired import drain_queue
 
 
 def test_purge_with_s3_hung(db, rds, make_user, qdrant, settings_env, monkeypatch, figures):

@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from aws_lambda_powertools import Logger
 

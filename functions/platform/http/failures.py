@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
+from .. import validation
 from ..errors import ApiError, BadRequest, InternalError, StoreUnavailable, Unavailable, ValidationFailed
 from ..settings import get_settings
-from .. import validation
 from .context import note
 
 log = logging.getLogger(__name__)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from ...platform.errors import StoreUnavailable
 from ...platform.settings import Settings
 from ..model import Counts, Deadline, Entry, StepReport, describe
-from ..ports import Page, Resources
+from ..ports import Page
 from ..registry import PurgeStore
 
 S3_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -36,7 +37,7 @@ class Usage:
     files: int = 0
     bytes: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(self.files + other.files, self.bytes + other.bytes)
 
 

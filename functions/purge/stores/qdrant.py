@@ -12,14 +12,14 @@ which is one more reason for one client per process; tests hand theirs in (wirin
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from ...platform.errors import StoreUnavailable
 from ...platform.settings import Settings
 from ..model import Counts, Entry
-from ..ports import Page, Resources
+from ..ports import Page
 from ..registry import PurgeStore
 from ..steps import BatchStep
 
@@ -214,7 +214,7 @@ def connect(settings: Settings) -> Optional[QdrantVectors]:
 class VectorStep(BatchStep):
     name = "qdrant"
 
-    def __init__(self, vectors: "Callable[[], QdrantVectors]"):
+    def __init__(self, vectors: Callable[[], QdrantVectors]):
         self.vectors = vectors  # opened on first use: a Qdrant that cannot be opened is a failed step
 
     def purge(self, entries: list[Entry]) -> dict[str, int]:
@@ -228,7 +228,7 @@ class VectorStep(BatchStep):
 class QdrantSource:
     name = "qdrant"
 
-    def __init__(self, vectors: "Callable[[], QdrantVectors]"):
+    def __init__(self, vectors: Callable[[], QdrantVectors]):
         self.vectors = vectors
 
     def page(self, position: Any, size: int) -> Page:

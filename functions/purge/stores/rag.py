@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ...adapters.postgres import Postgres
 from ..model import Counts, Entry
-from ..ports import Page, Resources
+from ..ports import Page
 from ..registry import PurgeStore
 from ..steps import BatchStep
 

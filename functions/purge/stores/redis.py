@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Optional, Union
 
 from ...adapters.redis import BadScanPosition, Client, key_chunks, redis_errors, scan_page
 from ..model import Counts, Entry
@@ -104,7 +105,7 @@ class RedisCourseKeys:
                     order.append(cid)
             exists = pipe.execute() if order else []
         counts = {cid: len(found.get(cid, ())) for cid in courses}
-        for cid, hit in zip(order, exists):
+        for cid, hit in zip(order, exists, strict=True):
             counts[cid] += int(hit)
         return counts
 
@@ -123,7 +124,7 @@ class RedisCourseKeys:
                     order.append(cid)
             removed = pipe.execute()
         counts = {cid: 0 for cid in courses}
-        for cid, n in zip(order, removed):
+        for cid, n in zip(order, removed, strict=True):
             counts[cid] += int(n)
         return counts
 
