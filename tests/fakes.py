@@ -288,8 +288,9 @@ class FakePurgeQueue:
             if self.claims.pop(q.course_id, None) != token:
                 continue
             steps = {**q.steps, **{f.step: StepState(error=f.error) for f in o.failed_steps}}
-            complete = not o.failed_steps and all(
-                steps.get(s, StepState()).done for s in ("qdrant", "redis", "files", "rag"))
+            from functions.purge import registry
+
+            complete = not o.failed_steps and all(steps.get(s, StepState()).done for s in registry.names())
             self.entries[q.course_id] = replace(q, status="purged" if complete else "pending", steps=steps,
                                                 last_error=o.error)
             statuses[o.course_id] = "purged" if complete else "pending"
