@@ -10,10 +10,27 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from .platform.errors import StoreUnavailable
 from .platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # for the annotations only: each is imported where it is built, on first use
+    from qdrant_client import QdrantClient
+
+    from .adapters.idempotency_keys import PostgresAnswers
+    from .adapters.orphan_ledger import PostgresOrphanLedger
+    from .adapters.postgres import Postgres
+    from .adapters.purge_queue import PostgresPurgeQueue
+    from .adapters.redis import Client
+    from .cleanup.service import DraftCleanup
+    from .drafts.service import DraftSessions
+    from .platform.auth import Authenticator
+    from .purge.orphans import HourlySweep, OrphanSweep
+    from .purge.service import CoursePurges
+    from .purge.stores.files import FileStore
+    from .purge.stores.qdrant import QdrantVectors
+    from .purge.worker import DrainReport, PurgeWorker
 
 
 class Process:
@@ -28,7 +45,7 @@ class Process:
         return self._settings or get_settings()
 
     @cached_property
-    def authenticator(self) -> Any:
+    def authenticator(self) -> Authenticator:
         """Who is calling (its verified tokens and JWKS keys are kept for the process's life)."""
         from .platform.auth import Authenticator
 
@@ -37,26 +54,26 @@ class Process:
     # --- clients ---
 
     @cached_property
-    def postgres(self) -> Any:
+    def postgres(self) -> Postgres:
         from .adapters.postgres import Postgres
 
         return Postgres(self.settings)
 
     @cached_property
-    def redis(self) -> Any:
+    def redis(self) -> Client:
         from .adapters.redis import connect
 
         return connect(self.settings)
 
     @cached_property
-    def redis_bytes(self) -> Any:
+    def redis_bytes(self) -> Client:
         """A client answering bytes: key names (the purge's, the sweep's) need not be UTF-8."""
         from .adapters.redis import connect
 
         return connect(self.settings, decode_responses=False)
 
     @cached_property
-    def files(self) -> Any:
+    def files(self) -> Optional[FileStore]:
         """The FileStore of STORAGE_URL, or None (no uploads in this deployment)."""
         from .purge.stores.files import open_storage
 
@@ -67,11 +84,11 @@ class Process:
         """Whether this deployment has a Qdrant (else its purge step is skipped)."""
         return _qdrant_client is not None or bool(self.settings.qdrant_url or self.settings.qdrant_path)
 
-    def vectors(self) -> Any:
+    def vectors(self) -> QdrantVectors:
         """The Qdrant store, opened on first use: a Qdrant that cannot even be opened (e.g. a local-mode
         directory another process holds) is then a failed purge step, not a failed request."""
         with self._lock:
-            found = self.__dict__.get("_vectors")
+            found: Optional[QdrantVectors] = self.__dict__.get("_vectors")
             if found is None:
                 from .purge.stores.qdrant import QdrantVectors, connect
 
@@ -90,7 +107,7 @@ class Process:
     # --- the drafts ---
 
     @cached_property
-    def draft_sessions(self) -> Any:
+    def draft_sessions(self) -> DraftSessions:
         from .adapters.courses import PostgresCourses
         from .adapters.database_sessions import DatabaseSessionStore
         from .adapters.redis_sessions import RedisSessionStore
@@ -106,12 +123,12 @@ class Process:
     # --- the purge ---
 
     @cached_property
-    def purge_queue(self) -> Any:
+    def purge_queue(self) -> PostgresPurgeQueue:
         from .adapters.purge_queue import PostgresPurgeQueue
 
         return PostgresPurgeQueue(self.postgres)
 
-    def purge_worker(self) -> Any:
+    def purge_worker(self) -> PurgeWorker:
         """A worker over the registry's stores (cheap: the clients are this process's)."""
         from .purge import registry
         from .purge.steps import Skipped
@@ -123,7 +140,7 @@ class Process:
             retry_base_seconds=s.purge_retry_base_seconds, retry_max_seconds=s.purge_retry_max_seconds,
             lease_seconds=s.purge_lease_seconds, keep_days=s.purge_keep_days))
 
-    def orphan_sweep(self) -> Any:
+    def orphan_sweep(self) -> OrphanSweep:
         from .purge import registry
         from .purge.orphans import OrphanSweep
 
@@ -132,19 +149,19 @@ class Process:
                            page_size=self.settings.orphan_page_size)
 
     @cached_property
-    def orphan_ledger(self) -> Any:
+    def orphan_ledger(self) -> PostgresOrphanLedger:
         from .adapters.orphan_ledger import PostgresOrphanLedger
 
         return PostgresOrphanLedger(self.postgres)
 
     @cached_property
-    def hourly_sweep(self) -> Any:
+    def hourly_sweep(self) -> HourlySweep:
         from .purge.orphans import HourlySweep
 
         return HourlySweep(self.orphan_ledger, self.orphan_sweep())
 
     @cached_property
-    def course_purges(self) -> Any:
+    def course_purges(self) -> CoursePurges:
         from .adapters.course_directory import PostgresCourseDirectory
         from .purge.service import CoursePurges
 
@@ -152,7 +169,7 @@ class Process:
                             self.orphan_sweep, self.settings)
 
     @cached_property
-    def answers(self) -> Any:
+    def answers(self) -> PostgresAnswers:
         """Idempotency-Key answers of writes that span transactions (the purge's DELETE)."""
         from .adapters.idempotency_keys import PostgresAnswers
 
@@ -161,7 +178,7 @@ class Process:
     # --- the cleanup ---
 
     @cached_property
-    def draft_cleanup(self) -> Any:
+    def draft_cleanup(self) -> DraftCleanup:
         from .adapters.draft_cleanup import PostgresDraftCleanup
         from .adapters.redis_sessions import RedisSessionStore
         from .cleanup.service import DraftCleanup
@@ -169,7 +186,7 @@ class Process:
         s = self.settings
         sessions = RedisSessionStore(lambda: self.redis, timeout_s=s.store_timeout_seconds)
 
-        def drain(*, time_budget_s: float, batch_size: int) -> Any:
+        def drain(*, time_budget_s: float, batch_size: int) -> DrainReport:
             return self.purge_worker().drain(time_budget_s=time_budget_s, batch_size=batch_size)
 
         return DraftCleanup(PostgresDraftCleanup(self.postgres), sessions, drain, s,
@@ -192,7 +209,8 @@ class Process:
 
 
 _process: Optional[Process] = None
-_qdrant_client: Any = None  # a qdrant-client handed in by a test: it outlives resets, its owner closes it
+# A qdrant-client handed in by a test: it outlives resets, its owner closes it.
+_qdrant_client: Optional[QdrantClient] = None
 _lock = threading.Lock()
 
 
@@ -216,7 +234,7 @@ def reset() -> None:
     get_settings.cache_clear()
 
 
-def use_qdrant_client(client: Any) -> None:
+def use_qdrant_client(client: QdrantClient) -> None:
     """Use this qdrant-client (e.g. a test's local-mode one) instead of one from the settings."""
     global _qdrant_client
     reset()

@@ -14,10 +14,13 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..drafts.model import CourseRef, NewCourse, NoOrganization
-from .postgres import Postgres
+from .postgres import Connection, Postgres
+
+if TYPE_CHECKING:
+    from psycopg.types.json import Jsonb as JsonbValue
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _TRANSLIT = str.maketrans({
@@ -55,7 +58,7 @@ RETURNING id, slug
 """
 
 
-def insert_draft(conn, *, course_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, title: str,
+def insert_draft(conn: Connection, *, course_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, title: str,
                  language: Optional[str], settings: dict[str, Any]) -> CourseRef:
     """The session's row, inserted now (created=True) or found (False), in the caller's transaction.
 
@@ -103,7 +106,7 @@ class PostgresCourses:
         return CourseRef(row[0], row[1], created=False) if row else None
 
 
-def Jsonb(value):  # noqa: N802 - stands in for psycopg's adapter, imported lazily
+def Jsonb(value: Any) -> JsonbValue:  # noqa: N802 - stands in for psycopg's adapter, imported lazily
     from psycopg.types.json import Jsonb as _Jsonb
 
     return _Jsonb(value)

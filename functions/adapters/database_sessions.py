@@ -40,7 +40,7 @@ from ..drafts.model import (
 )
 from .courses import Jsonb, insert_draft
 from .idempotency_keys import claim, store_answer
-from .postgres import Postgres
+from .postgres import Connection, Postgres
 
 _ROW = """
 SELECT id, organization_id, slug, settings, status, generation_status, created_at, updated_at
@@ -59,7 +59,7 @@ def ms_of(value: str) -> int:
 class _Row:
     """A session's row, read under its lock."""
 
-    def __init__(self, row):
+    def __init__(self, row: tuple[Any, ...]):
         self.id, self.organization_id, self.slug, self.settings, status, generation, created, updated = row
         self.meta: Optional[dict[str, Any]] = self.settings.get("draftSession")
         self.form: dict[str, Any] = dict(self.settings.get("draftForm") or {})
@@ -94,7 +94,7 @@ class DatabaseSessionStore:
             state=State.OPEN if row.open else State.MATERIALIZED, course_id=None if row.open else row.id)
 
     @staticmethod
-    def _locked(conn, user_id: uuid.UUID, session_id: uuid.UUID) -> _Row:
+    def _locked(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID) -> _Row:
         found = conn.execute(_ROW + " FOR UPDATE", (session_id, user_id)).fetchone()
         if found is None:
             raise SessionMissing()
@@ -103,20 +103,24 @@ class DatabaseSessionStore:
     # --- the operations ---
 
     def _keyed(self, user_id: uuid.UUID, idem: Optional[Idempotency],
-               work: Callable[[Any], Union[Refusal, tuple[dict[str, Any], Any]]]) -> Any:
+               work: Callable[[Connection], Union[Refusal, tuple[dict[str, Any], Written[Any]]]]
+               ) -> Written[Any]:
         """Run `work` in one transaction under the Idempotency-Key, if any: a key seen before answers
         its first answer again; otherwise what `work` answers (a value, or a refusal it returns
         rather than raises, so that it is kept too) is stored with the change and committed with it."""
+        # A Written[Any]: a replayed answer is whatever the key's first call answered.
+        outcome: Union[Refusal, Written[Any]]
         with self.pg.connection() as conn:
             replay = claim(conn, str(user_id), idem)
             if replay is not None:
-                outcome: Any = self._replayed(replay)
+                outcome = self._replayed(replay)
             else:
-                outcome = work(conn)
-                if isinstance(outcome, Refusal):
+                done = work(conn)
+                if isinstance(done, Refusal):
+                    outcome = done
                     store_answer(conn, str(user_id), idem, _refusal_answer(outcome))
                 else:
-                    answer, outcome = outcome
+                    answer, outcome = done
                     store_answer(conn, str(user_id), idem, answer)
         if isinstance(outcome, Refusal):
             raise outcome
@@ -127,7 +131,7 @@ class DatabaseSessionStore:
                idem: Optional[Idempotency] = None) -> Written[Session]:
         now = iso_of(now_ms)
 
-        def work(conn):
+        def work(conn: Connection) -> tuple[dict[str, Any], Written[Session]]:
             # The limit holds here too (each of these is a courses row), counted under a lock on the
             # user's row so that parallel creates are counted one after the other.
             conn.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (user_id,))
@@ -152,10 +156,11 @@ class DatabaseSessionStore:
 
     def patch(self, user_id: uuid.UUID, session_id: uuid.UUID, changes: Changes, *, expected_version: Optional[int],
               now_ms: int, ttl_ms: int, idem: Optional[Idempotency] = None) -> Written[Session]:
-        def work(conn):
+        def work(conn: Connection) -> Union[Refusal, tuple[dict[str, Any], Written[Session]]]:
             row = self._locked(conn, user_id, session_id)
             if not row.open:
                 return row.closed()
+            assert row.meta is not None  # an open row has its draftSession
             version = int(row.meta.get("version", 1))
             if expected_version is not None and expected_version != version:
                 return VersionMismatch(version)
@@ -167,7 +172,7 @@ class DatabaseSessionStore:
         return self._keyed(user_id, idem, work)
 
     def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, *, idem: Optional[Idempotency] = None) -> Written[None]:
-        def work(conn):
+        def work(conn: Connection) -> Union[Refusal, tuple[dict[str, Any], Written[None]]]:
             row = self._locked(conn, user_id, session_id)
             if not row.open:
                 return row.closed()
@@ -182,13 +187,14 @@ class DatabaseSessionStore:
                           reason: str, attempt: str, now_ms: int,
                           idem: Optional[Idempotency] = None) -> Written[Materializing]:
         """The whole materialization, in one transaction: the row is already the course."""
-        def work(conn):
+        def work(conn: Connection) -> Union[Refusal, tuple[dict[str, Any], Written[Materializing]]]:
             row = self._locked(conn, user_id, session_id)
             if not row.open:
                 if _merged(row.form, changes) != row.form:
                     return row.closed()
                 course = CourseRef(row.id, row.slug, created=False)
                 return _course_answer(course), Written(Materializing(self._session(row), row.id, reason, course))
+            assert row.meta is not None  # an open row has its draftSession
             meta = {**row.meta, "state": "materialized", "updatedAt": iso_of(now_ms),
                     "version": int(row.meta.get("version", 1)) + (1 if changes else 0)}
             # The organization at the moment of use, as for a course created from Redis.
@@ -238,8 +244,8 @@ class DatabaseSessionStore:
 
     # --- rows and answers ---
 
-    def _update(self, conn, row: _Row, form: dict[str, Any], meta: dict[str, Any], *, reason: Optional[str] = None,
-                organization_id: Optional[uuid.UUID] = None) -> None:
+    def _update(self, conn: Connection, row: _Row, form: dict[str, Any], meta: dict[str, Any], *,
+                reason: Optional[str] = None, organization_id: Optional[uuid.UUID] = None) -> None:
         settings = {**row.settings, "draftForm": form, "draftSession": meta}
         if reason:
             settings["materializedBy"] = reason

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Optional
+from typing import Optional, cast
 
 from .postgres import Postgres
 
@@ -22,7 +22,7 @@ class Indicator:
     status: str
 
 
-def _number(value) -> Optional[float | int]:
+def _number(value: Optional[Decimal | float]) -> Optional[float | int]:
     if value is None:
         return None
     if isinstance(value, Decimal):
@@ -37,18 +37,18 @@ class PostgresDraftCleanup:
 
     def cutoff(self, max_age_hours: int) -> datetime:
         """The cutoff by the database's clock, the one pg_cron's runs use too."""
-        return self.pg.fetch_one("SELECT now() - make_interval(hours => %s)", (max_age_hours,))[0]
+        return cast(datetime, self.pg.fetch_one("SELECT now() - make_interval(hours => %s)", (max_age_hours,))[0])
 
     def count_expired(self, cutoff: datetime) -> int:
-        return self.pg.fetch_one("SELECT public.count_expired_drafts(%s)", (cutoff,))[0]
+        return cast(int, self.pg.fetch_one("SELECT public.count_expired_drafts(%s)", (cutoff,))[0])
 
     def begin_run(self, source: str, cutoff: datetime) -> int:
-        return self.pg.fetch_one("SELECT public.cleanup_run_begin(%s, %s)", (source, cutoff))[0]
+        return cast(int, self.pg.fetch_one("SELECT public.cleanup_run_begin(%s, %s)", (source, cutoff))[0])
 
     def delete_batch(self, run_id: int, cutoff: datetime, batch_size: int) -> int:
         """One batch in its own transaction: its row locks last only as long as this call."""
         with self.pg.connection() as conn:
-            deleted = conn.execute(
+            deleted: int = conn.execute(
                 "SELECT count(*) FROM public.delete_expired_drafts_batch(%s, %s)", (cutoff, batch_size)
             ).fetchone()[0]
             conn.execute("SELECT public.cleanup_run_progress(%s, %s)", (run_id, deleted))
@@ -58,7 +58,8 @@ class PostgresDraftCleanup:
         self.pg.fetch_one("SELECT public.cleanup_run_finish(%s, %s, %s)", (run_id, complete, error))
 
     def prune_runs(self, keep_days: int = 30) -> int:
-        return self.pg.fetch_one("SELECT public.prune_cleanup_runs(make_interval(days => %s))", (keep_days,))[0]
+        return cast(int, self.pg.fetch_one("SELECT public.prune_cleanup_runs(make_interval(days => %s))",
+                                           (keep_days,))[0])
 
     def prune_idempotency_keys(self) -> int:
         """Idempotency-Key answers older than their 24 hours, a bounded chunk per run."""
@@ -68,7 +69,7 @@ class PostgresDraftCleanup:
             return idempotency_keys.prune(conn)
 
     def purge_queue_depth(self) -> int:
-        return self.pg.fetch_one("SELECT count(*) FROM public.purge_queue WHERE status <> 'purged'")[0]
+        return cast(int, self.pg.fetch_one("SELECT count(*) FROM public.purge_queue WHERE status <> 'purged'")[0])
 
     def health(self, max_age_hours: int) -> list[Indicator]:
         rows = self.pg.fetch_all(

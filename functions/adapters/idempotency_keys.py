@@ -9,10 +9,10 @@ its answer are committed together or not at all.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from ..platform.idempotency import Idempotency
-from .postgres import Postgres
+from .postgres import Connection, Postgres
 
 KEEP_HOURS = 24  # API.md: a repeat within 24 h gets the first answer
 
@@ -24,7 +24,7 @@ RETURNING k.fingerprint, k.answer, k.created_at > now() - make_interval(hours =>
 """
 
 
-def claim(conn, scope: str, idem: Optional[Idempotency]) -> Optional[dict[str, Any]]:
+def claim(conn: Connection, scope: str, idem: Optional[Idempotency]) -> Optional[dict[str, Any]]:
     """The stored answer of this key (the caller answers it again), or None: go on, the key is ours.
 
     KeyReused (functions.drafts.model) if the key answered another request.
@@ -39,10 +39,10 @@ def claim(conn, scope: str, idem: Optional[Idempotency]) -> Optional[dict[str, A
         return None  # ours now (a new key, or one whose answer is older than its 24 hours)
     if fingerprint != idem.fingerprint:
         raise KeyReused()
-    return answer
+    return cast(dict[str, Any], answer)  # jsonb, as psycopg loads it
 
 
-def store_answer(conn, scope: str, idem: Optional[Idempotency], answer: dict[str, Any]) -> None:
+def store_answer(conn: Connection, scope: str, idem: Optional[Idempotency], answer: dict[str, Any]) -> None:
     if idem is None:
         return
     from .courses import Jsonb
@@ -52,7 +52,7 @@ def store_answer(conn, scope: str, idem: Optional[Idempotency], answer: dict[str
            WHERE scope = %s AND key_hash = %s""", (idem.fingerprint, Jsonb(answer), scope, idem.key_hash))
 
 
-def prune(conn, *, limit: int = 5000) -> int:
+def prune(conn: Connection, *, limit: int = 5000) -> int:
     """Forget answers older than their 24 hours, a bounded chunk per call (the hourly cleanup)."""
     return conn.execute(
         """DELETE FROM idempotency_keys WHERE (scope, key_hash) IN (
@@ -80,7 +80,7 @@ class PostgresAnswers:
             from ..drafts.model import KeyReused
 
             raise KeyReused()
-        return found[1]
+        return cast(dict[str, Any], found[1])  # jsonb, as psycopg loads it
 
     def remember(self, scope: str, idem: Idempotency, answer: dict[str, Any]) -> dict[str, Any]:
         """Keep `answer` as the key's first answer; if another call kept one first, that one."""

@@ -4,6 +4,7 @@ candidates, the hourly sweep's cursor and what its passes found."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from .postgres import Postgres
@@ -35,7 +36,7 @@ class PostgresOrphanLedger:
                RETURNING course_id, extract(epoch FROM now() - c.first_seen_at)""", ([uuid.UUID(i) for i in ids],))
         return {str(r[0]): float(r[1]) for r in rows}
 
-    def forget_candidates(self, ids) -> None:
+    def forget_candidates(self, ids: Iterable[str]) -> None:
         if ids:
             with self.pg.connection() as conn:
                 conn.execute("DELETE FROM orphan_candidates WHERE course_id = ANY(%s)",

@@ -17,12 +17,33 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Optional, Union
+from typing import Any, Optional, Protocol, Union
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
 
 Params = Union[tuple[Any, ...], dict[str, Any], list[Any]]
+
+
+class Cursor(Protocol):
+    """What the adapters use of a psycopg cursor. A row is a tuple of what its SQL selects (Any:
+    only that SQL knows); fetchone() answers None after the last one."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the adapters use of the psycopg connection that connection() yields."""
+
+    def execute(self, query: str, params: Optional[Params] = None) -> Cursor: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +70,7 @@ def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
 
     interval = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)
 
-    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+    class BoundedConnection(psycopg.Connection):
         default_wait_timeout = wait_timeout
 
         def wait(self, gen: Any, interval: float = interval, timeout: Optional[float] = None) -> Any:
@@ -134,7 +155,7 @@ class Postgres:
             self._pool = None
 
     @contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[Connection]:
         """A connection inside one bounded transaction, committed when the block ends without an error
         (rolled back otherwise); `with conn.transaction():` inside it is a savepoint.
 

@@ -9,11 +9,12 @@ transaction-mode pooler. A step's counts are kept in the entry's `result` under 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from typing import Any, Optional
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional, cast
 
 from ..purge import registry
 from ..purge.model import Counts, Entry, QueuedPurge, StepState
+from ..purge.ports import Outcome
 from .postgres import Postgres
 
 _CLAIM = """
@@ -158,7 +159,7 @@ class PostgresPurgeQueue:
             conn.execute(sql, {"step": step, "skipped": skipped, "token": token, "ids": [uuid.UUID(i) for i in ids],
                                "ns": [counts[i].count for i in ids], "bs": [counts[i].bytes for i in ids]})
 
-    def finish(self, token: uuid.UUID, outcomes: list) -> dict[str, str]:
+    def finish(self, token: uuid.UUID, outcomes: Sequence[Outcome]) -> dict[str, str]:
         with self.pg.connection() as conn:
             rows = conn.execute(_FINISH, {
                 "token": token, "steps": list(registry.names()),
@@ -170,7 +171,7 @@ class PostgresPurgeQueue:
         return {str(r[0]): r[1] for r in rows}
 
     def depth(self) -> int:
-        return self.pg.fetch_one("SELECT count(*) FROM purge_queue WHERE status <> 'purged'")[0]
+        return cast(int, self.pg.fetch_one("SELECT count(*) FROM purge_queue WHERE status <> 'purged'")[0])
 
     def prune(self, keep_days: int) -> int:
         """Forget purged entries older than keep_days, a bounded chunk per run."""

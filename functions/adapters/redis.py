@@ -18,7 +18,7 @@ import ssl
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeGuard, Union
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -33,12 +33,15 @@ from ..platform.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 Client = Union[redis.Redis, RedisCluster]
+# Where a SCAN of the whole keyspace stands (scan_page): None to start; opaque to callers.
+ScanPosition = Optional[Union[int, str]]
 
 
 class _Cluster(RedisCluster):
     # As for one node: a timeout is not retried (a hung primary would cost two timeouts before the
     # 503); a dropped connection or a failover is, once, after the client re-reads the topology.
-    ERRORS_ALLOW_RETRY = (redis.ConnectionError, ClusterDownError, SlotNotCoveredError)
+    # (ignore: redis-py's attribute is inferred as exactly its own 4-tuple; any tuple of errors is meant)
+    ERRORS_ALLOW_RETRY = (redis.ConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
 
 
 def connect(settings: Settings, *, decode_responses: bool = True) -> Client:
@@ -61,7 +64,7 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> Client:
     return redis.Redis.from_url(settings.redis_url, **options)
 
 
-def is_cluster(rds: Client) -> bool:
+def is_cluster(rds: Client) -> TypeGuard[RedisCluster]:
     return isinstance(rds, RedisCluster)
 
 
@@ -76,11 +79,12 @@ _POSITION = re.compile(r"([0-9A-Za-z._:\[\]-]{1,300}):([0-9]{1,5})/([0-9]{1,20})
 
 def primaries(rds: Client) -> list[str]:
     """The names (host:port) of every primary, in order; one node unless a cluster ("")."""
-    return sorted(node.name for node in rds.get_primaries()) if is_cluster(rds) else [""]
+    # (ignore: redis-py leaves RedisCluster.get_primaries() unannotated)
+    return sorted(node.name for node in rds.get_primaries()) if is_cluster(rds) else [""]  # type: ignore[no-untyped-call]
 
 
-def scan_page(rds: Client, position=None, *, match: Optional[str] = None, count: Optional[int] = None,
-              _type: Optional[str] = None) -> tuple[Optional[Union[int, str]], list]:
+def scan_page(rds: Client, position: ScanPosition = None, *, match: Optional[str] = None,
+              count: Optional[int] = None, _type: Optional[str] = None) -> tuple[ScanPosition, list[Any]]:
     """One SCAN step over the whole keyspace, resumable: (the next position or None when done, keys).
 
     A position is opaque to callers: a SCAN cursor on one node (an int, as before clusters), or
@@ -92,11 +96,13 @@ def scan_page(rds: Client, position=None, *, match: Optional[str] = None, count:
     name, cursor = _parse_position(position, rds)
     if name not in names:
         name, cursor = names[0], 0
-    if name:
+    if name and is_cluster(rds):  # (only a cluster's positions name a node)
         # Through the cluster client, so that a node that failed makes it re-read the topology.
+        # (ignores: redis-py leaves get_node() unannotated, and types SCAN's cursor as one int where a
+        # cluster answers one per node)
         cursors, keys = rds.scan(cursor=cursor, match=match, count=count, _type=_type,
-                                 target_nodes=rds.get_node(node_name=name))
-        cursor = cursors[name]
+                                 target_nodes=rds.get_node(node_name=name))  # type: ignore[no-untyped-call]
+        cursor = cursors[name]  # type: ignore[index]
     else:
         cursor, keys = rds.scan(cursor=cursor, match=match, count=count, _type=_type)
     if cursor:
@@ -105,7 +111,7 @@ def scan_page(rds: Client, position=None, *, match: Optional[str] = None, count:
     return (f"{later[0]}/0" if later else None), keys
 
 
-def _parse_position(position, rds: Client) -> tuple[str, int]:
+def _parse_position(position: ScanPosition, rds: Client) -> tuple[str, int]:
     if position is None or position == 0:
         return "", 0
     if isinstance(position, int) and not isinstance(position, bool) and 0 < position < 2 ** 64:
@@ -119,9 +125,9 @@ def _parse_position(position, rds: Client) -> tuple[str, int]:
 
 
 def scan_pages(rds: Client, *, match: Optional[str] = None, count: Optional[int] = None,
-               _type: Optional[str] = None) -> Iterator[list]:
+               _type: Optional[str] = None) -> Iterator[list[Any]]:
     """Every key matching, one SCAN reply at a time, over every primary."""
-    position = None
+    position: ScanPosition = None
     while True:
         position, keys = scan_page(rds, position, match=match, count=count, _type=_type)
         if keys:
@@ -130,10 +136,10 @@ def scan_pages(rds: Client, *, match: Optional[str] = None, count: Optional[int]
             return
 
 
-def key_chunks(rds: Client, keys: Iterable, size: int) -> Iterator[list]:
+def key_chunks(rds: Client, keys: Iterable[Union[bytes, str]], size: int) -> Iterator[list[Union[bytes, str]]]:
     """Keys in lists of at most `size` that one multi-key command (UNLINK) may take: any keys on
     one node; on a cluster, keys of one slot only (a CROSSSLOT error otherwise)."""
-    groups: dict[int, list[bytes]] = defaultdict(list)
+    groups: dict[int, list[Union[bytes, str]]] = defaultdict(list)
     cluster = is_cluster(rds)
     for key in keys:
         groups[key_slot(key if isinstance(key, bytes) else key.encode()) if cluster else 0].append(key)
@@ -170,7 +176,7 @@ def redis_errors() -> Iterator[None]:
         if failure is None:
             raise
         if failure.misconfigured:
-            log.error("redis misconfigured (%s): %s. %s", failure.reason, HINTS.get(failure.reason, ""),
+            log.error("redis misconfigured (%s): %s. %s", failure.reason, HINTS.get(failure.reason or "", ""),
                       _describe(exc))
         raise failure from None
 

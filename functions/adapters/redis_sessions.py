@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from ..drafts.model import (
     Changes,
@@ -47,6 +47,9 @@ from ..drafts.model import (
 )
 from ..platform.errors import StoreUnavailable
 from .redis import Client, redis_errors
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 FIELD = "f:"
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # API.md: a repeat within 24 h gets the first answer
@@ -214,7 +217,7 @@ def record_key(user_id: str, idem: Optional[Idempotency]) -> str:
     return f"draft:idem:{{{user_id}}}:{idem.key_hash if idem else '-'}"
 
 
-def _session(flat: list) -> Session:
+def _session(flat: list[Any]) -> Session:
     """A hash as HGETALL returns it -> the domain's Session."""
     raw = dict(zip(flat[0::2], flat[1::2], strict=True))
     course = raw.get("_course")
@@ -274,7 +277,7 @@ class RedisSessionStore:
         # down fails the call that needs it, not the building of whatever holds this store.
         self._client = redis_client
         self._timeout_s = timeout_s
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, Script] = {}
         self._lock = threading.Lock()
         self.clock = clock or ServerClock()
 
@@ -282,7 +285,7 @@ class RedisSessionStore:
     def redis(self) -> Client:
         return self._client() if callable(self._client) else self._client
 
-    def _script(self, name: str, source: str):
+    def _script(self, name: str, source: str) -> Script:
         # redis-py's Script object sends EVALSHA and reloads the script after a server restart.
         found = self._scripts.get(name)
         if found is None:
@@ -294,7 +297,7 @@ class RedisSessionStore:
         return self._timeout_s
 
     def _write(self, name: str, source: str, keys: list[str], args: list[Any], idem: Optional[Idempotency],
-               *, deadline: bool = True) -> tuple[list, bool]:
+               *, deadline: bool = True) -> tuple[list[Any], bool]:
         """Run a write script: (its reply after the tag and the server time, replayed?).
 
         A reply 'late' means the script ran after its deadline and changed nothing. If the round
@@ -303,8 +306,8 @@ class RedisSessionStore:
         """
         for attempt in (1, 2):
             sent = self.clock.now_ms()
-            head = [self.clock.deadline(sent, self._timeout()) if deadline else 0,
-                    idem.fingerprint if idem else "", IDEMPOTENCY_TTL_MS]
+            head: list[Any] = [self.clock.deadline(sent, self._timeout()) if deadline else 0,
+                               idem.fingerprint if idem else "", IDEMPOTENCY_TTL_MS]
             with redis_errors():
                 result = self._script(name, source)(keys=keys, args=head + args, client=self.redis)
             tag, server_ms = result[0], int(result[1])
@@ -321,7 +324,7 @@ class RedisSessionStore:
         return [tag, *result[2:]], False
 
     @staticmethod
-    def _refusal(reply: list, replayed: bool) -> Optional[Refusal]:
+    def _refusal(reply: list[Any], replayed: bool) -> Optional[Refusal]:
         tag = reply[0]
         refusal: Optional[Refusal] = None
         if tag == "not_found":
@@ -338,7 +341,7 @@ class RedisSessionStore:
             refusal.replayed = replayed
         return refusal
 
-    def _session_reply(self, reply: list, replayed: bool) -> Written[Session]:
+    def _session_reply(self, reply: list[Any], replayed: bool) -> Written[Session]:
         refusal = self._refusal(reply, replayed)
         if refusal is not None:
             raise refusal
@@ -397,9 +400,9 @@ class RedisSessionStore:
         return Written(Materializing(session, uuid.UUID(raw["_course"]), raw.get("_reason") or reason, course))
 
     @staticmethod
-    def _materialized(session_id: uuid.UUID, reply: list) -> Materializing:
+    def _materialized(session_id: uuid.UUID, reply: list[Any]) -> Materializing:
         course = CourseRef(uuid.UUID(reply[1]), reply[2], created=reply[3] == "1")
-        return Materializing(session=None, course_id=course.course_id, reason="", course=course)  # type: ignore[arg-type]
+        return Materializing(session=None, course_id=course.course_id, reason="", course=course)
 
     def finish_materialize(self, user_id: uuid.UUID, session_id: uuid.UUID, course: CourseRef, *,
                            idem: Optional[Idempotency] = None) -> Written[CourseRef]:
@@ -426,7 +429,7 @@ class RedisSessionStore:
         session is gone are dropped on the way."""
         u = str(user_id)
         with redis_errors():
-            ids = self.redis.zrangebyscore(index_key(u), now_ms, "+inf")
+            ids = cast(list[str], self.redis.zrangebyscore(index_key(u), now_ms, "+inf"))  # str: its client decodes
             if not ids:
                 return []
             pipe = self.redis.pipeline(transaction=False)

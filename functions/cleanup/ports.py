@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Optional, Protocol
 
 
 class HealthRow(Protocol):
-    name: str
-    value: Optional[float]
-    status: str
+    # Read-only, and a Sequence below: an adapter's rows are its own (frozen) dataclass.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> Optional[float]: ...
+
+    @property
+    def status(self) -> str: ...
 
 
 class DraftRows(Protocol):
@@ -31,7 +38,7 @@ class DraftRows(Protocol):
 
     def purge_queue_depth(self) -> int: ...
 
-    def health(self, max_age_hours: int) -> list[HealthRow]: ...
+    def health(self, max_age_hours: int) -> Sequence[HealthRow]: ...
 
 
 class SessionIndexes(Protocol):

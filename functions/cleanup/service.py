@@ -52,7 +52,8 @@ class DraftCleanup:
 
     def __init__(self, store: DraftRows, sessions: SessionIndexes, drain: Callable[..., Any], settings: Settings,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 sweep: Optional[Callable[..., dict]] = None, orphans: Optional[Callable[[], dict]] = None):
+                 sweep: Optional[Callable[..., dict[str, Any]]] = None,
+                 orphans: Optional[Callable[[], dict[str, Any]]] = None):
         self.store = store
         self.sessions = sessions
         self.drain = drain
@@ -142,6 +143,7 @@ class DraftCleanup:
         report.purges_pending = self.store.purge_queue_depth()
 
     def _sweep_slice(self, report: CleanupReport, deadline: float) -> None:
+        assert self.sweep is not None  # run() takes a slice only when there is a sweep
         left = deadline - self.clock()
         if left < MIN_DRAIN_SECONDS:
             return

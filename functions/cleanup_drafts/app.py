@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
-from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..cleanup.model import CleanupReport
@@ -29,7 +29,7 @@ Admin = Annotated[Principal, Depends(current_admin)]
 
 
 def cleanup() -> DraftCleanup:
-    return process().draft_cleanup  # type: ignore[no-any-return]
+    return process().draft_cleanup
 
 
 def iso(moment: datetime) -> str:
@@ -72,7 +72,7 @@ def _warn_if_many(report: CleanupReport) -> None:
 
 @app.post("/cleanup", summary="Delete expired unused drafts now (or count them: dryRun)",
           responses=ok(200, CleanupResult))
-def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] = None):
+def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] = None) -> Response[str]:
     body = body or CleanupRequest()
     report = cleanup().run(source="http", dry_run=body.dryRun, max_age_hours=body.maxAgeHours,
                            remaining_ms=_remaining_ms(getattr(app, "lambda_context", None)))
@@ -82,7 +82,7 @@ def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] 
 
 
 @app.get("/health", summary="The cleanup's health indicators", responses=ok(200, Health))
-def health(admin: Admin):
+def health(admin: Admin) -> Response[str]:
     result = cleanup().health()
     indicators = {camel(name): {"value": ind.value, "status": ind.status} for name, ind in result.indicators.items()}
     note(event="cleanup_health", health=result.status,
@@ -98,7 +98,7 @@ class CleanupFailed(RuntimeError):
     answer, while a Lambda error is counted (the Errors alarm) and retried by the async invoke."""
 
 
-def handle_scheduled(event: dict, context: Any) -> dict:
+def handle_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The hourly run: it returns the object of POST /cleanup and logs it."""
     start = time.perf_counter()
     try:
@@ -116,7 +116,7 @@ def handle_scheduled(event: dict, context: Any) -> dict:
     return wire_report(report)
 
 
-def handler(event, context):
+def handler(event: Any, context: Any) -> dict[str, Any]:  # Any: the scheduler's event, or a request
     if isinstance(event, dict) and "requestContext" not in event:
         return handle_scheduled(event, context)
     return service.handle_http(event, context)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
-from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..drafts.model import Changes, Session, Summary, Written
@@ -37,7 +37,13 @@ Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def sessions() -> DraftSessions:
-    return process().draft_sessions  # type: ignore[no-any-return]
+    return process().draft_sessions
+
+
+def user_id(user: Principal) -> uuid.UUID:
+    """The caller's user id (current_user lets no principal without one through)."""
+    assert user.user_id is not None
+    return user.user_id
 
 
 def iso(ms: Optional[int]) -> Optional[str]:
@@ -65,52 +71,53 @@ def changes_of(form: Optional[FormData]) -> Changes:
     return Changes(set_fields, tuple(remove))
 
 
-def _session_response(status: int, written: Written[Session], **headers: str):
+def _session_response(status: int, written: Written[Session], **headers: str) -> Response[str]:
     s = written.value
     note(session=s.session_id, storage=s.storage.value, version=s.version, replayed=written.replayed or None)
     return json_response(status, wire_session(s), {**headers, **replay_headers(written.replayed)})
 
 
 @app.post("/drafts", summary="Open a draft session", responses=ok(201, SessionModel))
-def create_draft(user: User, key: Key, body: Annotated[Optional[CreateDraft], Body()] = None):
+def create_draft(user: User, key: Key, body: Annotated[Optional[CreateDraft], Body()] = None) -> Response[str]:
     form = changes_of(body.formData if body else None).set
-    written = sessions().create(user.user_id, form, key)
+    written = sessions().create(user_id(user), form, key)
     note(event="draft_created")
     return _session_response(201, written, Location=f"/drafts/{written.value.session_id}")
 
 
 @app.get("/drafts", summary="List the caller's open draft sessions", responses=ok(200, SessionList))
-def list_drafts(user: User):
-    items = sessions().list(user.user_id)
+def list_drafts(user: User) -> Response[str]:
+    items = sessions().list(user_id(user))
     note(event="drafts_listed", count=len(items))
     return json_response(200, {"sessions": [wire_summary(s) for s in items]})
 
 
 @app.get("/drafts/<session_id>", summary="Read a draft session", responses=ok(200, SessionModel))
-def get_draft(session_id: uuid.UUID, user: User):
+def get_draft(session_id: uuid.UUID, user: User) -> Response[str]:
     note(event="draft_read")
-    return _session_response(200, Written(sessions().get(user.user_id, session_id)))
+    return _session_response(200, Written(sessions().get(user_id(user), session_id)))
 
 
 @app.patch("/drafts/<session_id>", summary="Autosave: merge fields into a draft session",
            responses=ok(200, SessionModel))
-def patch_draft(session_id: uuid.UUID, user: User, key: Key, body: Annotated[PatchDraft, Body()]):
+def patch_draft(session_id: uuid.UUID, user: User, key: Key, body: Annotated[PatchDraft, Body()]) -> Response[str]:
     changes = changes_of(body.formData)
     note(event="draft_saved", fields=len(changes.set) + len(changes.remove))
-    return _session_response(200, sessions().patch(user.user_id, session_id, changes, body.version, key))
+    return _session_response(200, sessions().patch(user_id(user), session_id, changes, body.version, key))
 
 
 @app.delete("/drafts/<session_id>", summary="Discard a draft session", responses={204: {"description": "Deleted"}})
-def delete_draft(session_id: uuid.UUID, user: User, key: Key):
-    written = sessions().delete(user.user_id, session_id, key)
+def delete_draft(session_id: uuid.UUID, user: User, key: Key) -> Response[str]:
+    written = sessions().delete(user_id(user), session_id, key)
     note(event="draft_deleted", session=session_id, replayed=written.replayed or None)
     return no_content(replay_headers(written.replayed))
 
 
 @app.post("/drafts/<session_id>/materialize", summary="Create the course row (once) from a draft session",
           responses={**ok(201, Materialized, "Created now"), **ok(200, Materialized, "Materialized before")})
-def materialize(session_id: uuid.UUID, user: User, key: Key, body: Annotated[Materialize, Body()]):
-    written = sessions().materialize(user.user_id, session_id, body.reason, changes_of(body.formData), key)
+def materialize(session_id: uuid.UUID, user: User, key: Key,
+                body: Annotated[Materialize, Body()]) -> Response[str]:
+    written = sessions().materialize(user_id(user), session_id, body.reason, changes_of(body.formData), key)
     ref = written.value
     note(event="draft_materialized", session=session_id, course=ref.course_id, created=ref.created,
          reason=body.reason, replayed=written.replayed or None)
@@ -122,5 +129,5 @@ def materialize(session_id: uuid.UUID, user: User, key: Key, body: Annotated[Mat
 service = Service("draft_session", app, lambda: process().authenticator)
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return service.handle_http(event, context)

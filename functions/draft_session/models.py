@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -31,7 +31,7 @@ class FormData(BaseModel):
     learningOutcomes: Optional[LongText] = None
     formats: Optional[Annotated[list[Annotated[StrictStr, Field(max_length=100, pattern=NO_NUL)]], Field(max_length=20)]] = None
 
-    def changes(self) -> tuple[dict, list[str]]:
+    def changes(self) -> tuple[dict[str, Any], list[str]]:
         """(fields to set, fields to remove): a field sent as null is removed, one not sent stays."""
         sent = {name: getattr(self, name) for name in self.model_fields_set}
         return ({k: v for k, v in sent.items() if v is not None}, sorted(k for k, v in sent.items() if v is None))
@@ -63,7 +63,7 @@ class Session(BaseModel):
     updatedAt: str
     expiresAt: Optional[str]
     version: int
-    formData: dict
+    formData: dict[str, Any]
     state: Literal["open", "materializing", "materialized"] = Field(
         description="open: takes saves; materializing: its course is being created; materialized: it became "
                     "the course `courseId` and takes no more saves (409 already_materialized)")

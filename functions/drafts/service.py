@@ -11,10 +11,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Optional
+from types import TracebackType
+from typing import Any, Literal, Optional, TypedDict, TypeVar
 
 from ..platform.errors import (
     AlreadyMaterialized,
+    ApiError,
     Forbidden,
     NotFound,
     RateLimited,
@@ -45,6 +47,17 @@ from .ports import Courses, FallbackStore, SessionStore
 
 log = logging.getLogger(__name__)
 ORG_CACHE_SECONDS = 300  # only for a new session's organizationId; a course reads users at its insert
+T = TypeVar("T")
+
+
+class _Limits(TypedDict):
+    """The keyword arguments of SessionStore.create beyond the session itself."""
+
+    now_ms: int
+    ttl_ms: int
+    idem: Optional[Idempotency]
+    max_sessions: int
+    max_per_minute: int
 
 
 class DraftSessions:
@@ -83,7 +96,7 @@ class DraftSessions:
         password, an untrusted certificate) is not an outage: no fallback hides it."""
         return self.settings.draft_db_fallback and not exc.misconfigured
 
-    def _on_either(self, op: Callable[[SessionStore], Any]) -> Any:
+    def _on_either(self, op: Callable[[SessionStore], T]) -> T:
         """Run `op` on the store that has the session: Redis, else the database.
 
         Redis answering "missing" sends the call to the database, which holds the fallback sessions
@@ -119,9 +132,9 @@ class DraftSessions:
                 replay = self.fallback.replay_of(user_id, idem)
                 if replay is not None:
                     return replay
-            limits = dict(now_ms=self._now_ms(), ttl_ms=self._ttl_ms, idem=idem,
-                          max_sessions=self.settings.draft_max_sessions_per_user,
-                          max_per_minute=self.settings.draft_max_creates_per_minute)
+            limits = _Limits(now_ms=self._now_ms(), ttl_ms=self._ttl_ms, idem=idem,
+                             max_sessions=self.settings.draft_max_sessions_per_user,
+                             max_per_minute=self.settings.draft_max_creates_per_minute)
             try:
                 return self.sessions.create(user_id, uuid.uuid4(), org, form, **limits)
             except StoreUnavailable as down:
@@ -225,7 +238,8 @@ class _refusals:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc: Optional[BaseException], tb) -> bool:
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:  # never swallows: it raises instead
         if not isinstance(exc, Refusal):
             return False
         err = _error_of(exc)
@@ -233,7 +247,7 @@ class _refusals:
         raise err from None
 
 
-def _error_of(refusal: Refusal):
+def _error_of(refusal: Refusal) -> ApiError:
     if isinstance(refusal, SessionMissing):
         return NotFound("No such draft session (it may have expired).")
     if isinstance(refusal, VersionMismatch):

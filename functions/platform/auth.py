@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import jwt
 
@@ -43,13 +43,13 @@ class Authenticator:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._jwks: Optional[jwt.PyJWKClient] = None
-        self._verified: dict[str, tuple[dict, int]] = {}  # token -> (claims, exp)
+        self._verified: dict[str, tuple[dict[str, Any], int]] = {}  # token -> (claims, exp)
 
-    def _jwks_client(self) -> jwt.PyJWKClient:
+    def _jwks_client(self, url: str) -> jwt.PyJWKClient:
         if self._jwks is None:
             # Keys are cached for the container's life; an unknown kid triggers one refetch.
             self._jwks = jwt.PyJWKClient(
-                self._settings.supabase_jwks_url,
+                url,
                 cache_keys=True,
                 lifespan=600,
                 timeout=int(self._settings.store_timeout_seconds) or 1,
@@ -71,7 +71,7 @@ class Authenticator:
             raise Unauthorized("The token has no valid user id (sub).")
         return Principal(user_id=user_id, is_admin=False)
 
-    def _verify_jwt(self, token: str) -> dict:
+    def _verify_jwt(self, token: str) -> dict[str, Any]:
         # A tab autosaves with one access token for up to an hour. Its signature and claims were
         # checked when first seen and cannot change; only expiry can, so that is checked again
         # (PyJWT's rule and leeway). Verifying anew cost more than the Redis call it guards
@@ -88,13 +88,14 @@ class Authenticator:
         self._verified[token] = (claims, int(claims["exp"]))
         return claims
 
-    def _verify_uncached(self, token: str) -> dict:
+    def _verify_uncached(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("The bearer token is malformed.") from None
         alg = header.get("alg")
         key = self._key_for(alg, token)
+        assert isinstance(alg, str)  # _key_for refused any other than HS256 and those of ASYMMETRIC
         try:
             return jwt.decode(
                 token,
@@ -108,7 +109,7 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The token was rejected: {_reason(exc)}.") from None
 
-    def _claim_checks(self, token: str) -> dict:
+    def _claim_checks(self, token: str) -> dict[str, Any]:
         """What the claims must say. An API key (role anon / service_role) has no `aud` and is issued
         by "supabase"; an access token carries JWT_AUDIENCE and, if set, JWT_ISSUER. The role read
         here unverified only picks the checks: the signature is verified either way."""
@@ -123,13 +124,13 @@ class Authenticator:
         return {"audience": self._settings.jwt_audience, "issuer": issuer,
                 "options": {"require": ["exp"], "verify_iss": bool(issuer)}}
 
-    def _key_for(self, alg: Optional[str], token: str):
+    def _key_for(self, alg: Optional[str], token: str) -> Any:  # the secret, or PyJWT's key (PyJWK.key: Any)
         settings = self._settings
         if alg == "HS256" and settings.supabase_jwt_secret:
             return settings.supabase_jwt_secret
         if alg in ASYMMETRIC and settings.supabase_jwks_url:
             try:
-                signing_key = self._jwks_client().get_signing_key_from_jwt(token)
+                signing_key = self._jwks_client(settings.supabase_jwks_url).get_signing_key_from_jwt(token)
             except jwt.PyJWKClientConnectionError as exc:
                 raise StoreUnavailable("jwks", exc) from None
             except jwt.PyJWTError:
@@ -152,7 +153,7 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     return token
 
 
-def _optional_uuid(value) -> Optional[uuid.UUID]:
+def _optional_uuid(value: object) -> Optional[uuid.UUID]:
     try:
         return uuid.UUID(str(value)) if value else None
     except ValueError:

@@ -4,6 +4,7 @@ front end can translate, a `message` a person can act on ("at most 500 character
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Patterns of the wire models that mean something to a person (functions/draft_session/models.py).
@@ -33,13 +34,13 @@ TYPES = {
 }
 
 
-def field_path(loc: tuple) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
     # ("body", "formData", "estimatedLessons") -> "formData.estimatedLessons"
     parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path") else [str(p) for p in loc]
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
-def detail(err: dict[str, Any]) -> dict[str, Any]:
+def detail(err: Mapping[str, Any]) -> dict[str, Any]:
     """One pydantic error as {"field", "code", "message"[, "limit"]}."""
     kind, ctx = err.get("type", ""), err.get("ctx") or {}
     out: dict[str, Any] = {"field": field_path(tuple(err.get("loc") or ()))}
@@ -62,7 +63,7 @@ def detail(err: dict[str, Any]) -> dict[str, Any]:
     elif kind == "literal_error":
         out.update(code="invalid_choice", message=f"must be one of {ctx.get('expected', 'the listed values')}")
     elif kind == "string_pattern_mismatch":
-        code, message = PATTERNS.get(ctx.get("pattern"), ("invalid_format", "is not in the expected format"))
+        code, message = PATTERNS.get(ctx.get("pattern", ""), ("invalid_format", "is not in the expected format"))
         out.update(code=code, message=message)
     elif kind in TYPES:
         code, message = TYPES[kind]

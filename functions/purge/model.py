@@ -126,7 +126,8 @@ class StepFailure:
 
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """base, 2*base, 4*base ... after the 1st, 2nd, 3rd failed attempt; never more than cap."""
-    return min(cap, base * (2 ** max(0, min(attempts, 40) - 1)))
+    factor: int = 2 ** max(0, min(attempts, 40) - 1)  # (mypy types int ** int as Any: a negative power is a float)
+    return min(cap, base * factor)
 
 
 def describe(exc: BaseException) -> str:

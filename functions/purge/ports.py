@@ -8,18 +8,22 @@ in-memory ones for the domain's unit tests.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
-from .model import Counts, Course, Deadline, Entry, Member, QueuedPurge, StepReport
+from .model import Counts, Course, Deadline, Entry, Member, QueuedPurge, StepFailure, StepReport
 
 
 class Outcome(Protocol):
+    """What the queue records of one entry's run (the worker's Outcome)."""
+
     course_id: str
-    error: Optional[str]
     retry_in_seconds: float
-    failed_steps: list[Any]
+    failed_steps: list[StepFailure]
+
+    @property
+    def error(self) -> Optional[str]: ...
 
 
 class PurgeQueue(Protocol):
@@ -34,7 +38,7 @@ class PurgeQueue(Protocol):
 
     def record_step(self, token: uuid.UUID, step: str, counts: dict[str, Counts], *, skipped: bool) -> None: ...
 
-    def finish(self, token: uuid.UUID, outcomes: list[Any]) -> dict[str, str]: ...
+    def finish(self, token: uuid.UUID, outcomes: Sequence[Outcome]) -> dict[str, str]: ...
 
     def depth(self) -> int: ...
 

@@ -56,7 +56,7 @@ class DrainReport:
     still_pending: int = 0
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int]:
         return {"processed": self.processed, "purged": self.purged, "stillPending": self.still_pending,
                 "failed": self.failed, "released": self.released, "revived": self.revived, "batches": self.batches}
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
-from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..platform.auth import Principal
@@ -48,7 +49,7 @@ Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 
 def purges() -> CoursePurges:
-    return process().course_purges  # type: ignore[no-any-return]
+    return process().course_purges
 
 
 def iso(value: Optional[dt.datetime]) -> Optional[str]:
@@ -66,7 +67,8 @@ def wire_answer(answer: PurgeAnswer) -> tuple[int, dict[str, Any]]:
                  "attempts": answer.attempts, "nextAttemptAt": iso(answer.next_attempt_at)}
 
 
-def first_answer(caller: Principal, key: Optional[Idempotency], run: Any) -> tuple[int, dict[str, Any], bool]:
+def first_answer(caller: Principal, key: Optional[Idempotency],
+                 run: Callable[[], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any], bool]:
     """The answer of `run()`, or, for a repeat of an Idempotency-Key, the first one (status, body,
     replayed). The purge is idempotent by itself; the key only makes a repeat answer as the first call did."""
     answers = process().answers
@@ -93,7 +95,7 @@ def first_answer(caller: Principal, key: Optional[Idempotency], run: Any) -> tup
             responses={**ok(200, Purged, "Purged, already purged, or (dryRun=true) what would be removed"),
                        **ok(202, PurgePending, "Deleted; a store failed and is retried automatically")})
 def purge_course(course_id: uuid.UUID, caller: Caller, key: Key,
-                 dryRun: Annotated[bool, Query()] = False):  # noqa: N803
+                 dryRun: Annotated[bool, Query()] = False) -> Response[str]:  # noqa: N803
     status, body, replayed = first_answer(
         caller, key, lambda: wire_answer(purges().purge(caller, course_id, dry_run=dryRun)))
     note(event="course_purge_dry_run" if dryRun else "course_purged", course=course_id, purge=body["status"],
@@ -103,7 +105,7 @@ def purge_course(course_id: uuid.UUID, caller: Caller, key: Key,
 
 @app.get("/courses/<course_id>/purge", summary="Read the purge status of a deleted course",
          responses=ok(200, PurgeStatus))
-def purge_status(course_id: uuid.UUID, caller: Caller):
+def purge_status(course_id: uuid.UUID, caller: Caller) -> Response[str]:
     queued = purges().status(caller, course_id)
     purged = queued.status == "purged"
     note(event="purge_status_read", course=course_id, purge=queued.status)
@@ -123,7 +125,7 @@ def purge_status(course_id: uuid.UUID, caller: Caller):
 
 @app.post("/purges/retry", summary="Run the purge worker now, backoff or not (admin)",
           responses=ok(200, RetryReport))
-def retry_purges(admin: Admin, body: Annotated[Optional[RetryRequest], Body()] = None):
+def retry_purges(admin: Admin, body: Annotated[Optional[RetryRequest], Body()] = None) -> Response[str]:
     report = purges().retry(body.courseIds if body and body.courseIds else None)
     reply = {"processed": report.processed, "purged": report.purged, "stillPending": report.still_pending,
              "failed": report.failed}
@@ -150,7 +152,7 @@ def _paging(found: Slice) -> dict[str, Any]:
 
 @app.post("/orphans/scan", summary="Find data of courses that no longer exist, one bounded slice (admin, report only)",
           responses=ok(200, OrphanScan))
-def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
+def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None) -> Response[str]:
     body = body or OrphanRequest()
     found = purges().scan_orphans(tuple(body.stores) if body.stores else None, body.cursor)
     note(event="orphans_scanned", complete=found.complete, deferred=found.deferred,
@@ -160,7 +162,7 @@ def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] 
 
 @app.post("/orphans/purge", summary="Queue the orphans of one bounded slice for the purge worker (admin)",
           responses=ok(200, OrphansQueued))
-def purge_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None):
+def purge_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None) -> Response[str]:
     body = body or OrphanRequest()
     done = purges().purge_orphans(tuple(body.stores) if body.stores else None, body.cursor)
     note(event="orphans_queued", queued=done.queued, complete=done.found.complete, deferred=done.found.deferred)

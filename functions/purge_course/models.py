@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -19,9 +19,14 @@ def _result_model() -> type[BaseModel]:
     return create_model("PurgeResult", __doc__=_result_model.__doc__, **fields)
 
 
-PurgeResult = _result_model()
-StoreName = Literal[registry.names()]  # type: ignore[valid-type]
-SweptStore = Literal[tuple(s.name for s in registry.swept())]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # built from the registry at import, which mypy cannot follow: their base types
+    PurgeResult = BaseModel
+    StoreName = str
+    SweptStore = str
+else:
+    PurgeResult = _result_model()
+    StoreName = Literal[registry.names()]
+    SweptStore = Literal[tuple(s.name for s in registry.swept())]
 
 
 class FailedStep(BaseModel):

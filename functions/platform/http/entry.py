@@ -81,7 +81,7 @@ class Service:
             with self._lock:
                 return self.app.resolve(event, lambda_context)
         except Exception as exc:  # noqa: BLE001 - every failure is answered through the one error table
-            return as_lambda(error_response(contract_error(exc, _method(event), self.logger)))  # type: ignore[arg-type]
+            return as_lambda(error_response(contract_error(exc, _method(event), self.logger)))
 
 
 def _method(event: dict[str, Any]) -> str:

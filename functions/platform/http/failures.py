@@ -7,7 +7,7 @@ entry point alike, so a store failure is answered the same way wherever it surfa
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
@@ -16,11 +16,15 @@ from ..errors import ApiError, BadRequest, InternalError, StoreUnavailable, Unav
 from ..settings import get_settings
 from .context import note
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
 log = logging.getLogger(__name__)
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def contract_error(exc: BaseException, method: str, logger: Optional[logging.Logger] = None) -> ApiError:
+def contract_error(exc: BaseException, method: str,
+                   logger: Optional[Union[logging.Logger, Logger]] = None) -> ApiError:
     """The contract's error for `exc` (noted on the log line as the outcome)."""
     if isinstance(exc, ApiError):
         err = exc

@@ -37,7 +37,7 @@ def _build_dependency_trees_once() -> None:
     from aws_lambda_powertools.event_handler import depends
 
     if not getattr(depends.build_dependency_tree, "cache_info", None):
-        depends.build_dependency_tree = functools.lru_cache(maxsize=None)(depends.build_dependency_tree)  # type: ignore[assignment]
+        depends.build_dependency_tree = functools.lru_cache(maxsize=None)(depends.build_dependency_tree)
 
 
 class ContractResolver(LambdaFunctionUrlResolver):
@@ -47,7 +47,7 @@ class ContractResolver(LambdaFunctionUrlResolver):
         super().__init__(**kwargs)
         self.table = RouteTable()
 
-    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[[F], F]:  # type: ignore[override]
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         register = super().route(rule, method, *args, **kwargs)
 
         def decorator(fn: F) -> F:
@@ -66,11 +66,12 @@ def make_app(title: str) -> ContractResolver:
         title=title,
         version="1.0.0",
         openapi_version="3.1.0",
+        # (ignore: Powertools annotates its scheme models, and validates a plain dict into one)
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},  # type: ignore[dict-item]
         security=[{"bearerAuth": []}],
     )
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]  # Powertools leaves it unannotated
     def _failed(exc: Exception) -> Response[str]:
         return error_response(contract_error(exc, app.current_event.http_method))
 

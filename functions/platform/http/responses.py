@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from aws_lambda_powertools.event_handler import Response
 
 from ..errors import ApiError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 JSON = "application/json"
 REPLAYED = "Idempotent-Replayed"
@@ -22,8 +25,8 @@ def replay_headers(replayed: bool) -> dict[str, str]:
 
 
 def json_response(status: int, body: Any, headers: Optional[dict[str, str]] = None) -> Response[str]:
-    # Serialized here, once: a dict body would first be walked by the resolver's jsonable_encoder
-    # (the routes declare no return model, so nothing is validated) and then dumped anyway.
+    # Serialized here, once: a dict body would first be walked by the resolver's jsonable_encoder and
+    # then dumped anyway. (The routes are annotated Response[str]: Powertools checks only that this is text.)
     return Response(status_code=status, content_type=JSON, body=dumps(body), headers=headers or {})
 
 
@@ -38,7 +41,7 @@ def error_response(err: ApiError) -> Response[str]:
     return json_response(err.status, {"error": body}, {**err.headers, **replay_headers(err.replayed)})
 
 
-def ok(status: int, model: type, description: str = "Success") -> dict[int, dict[str, Any]]:
+def ok(status: int, model: type, description: str = "Success") -> dict[int, OpenAPIResponse]:
     """An OpenAPI `responses` entry (documented, not re-validated on every response)."""
     return {status: {"description": description, "content": {JSON: {"model": model}}}}
 

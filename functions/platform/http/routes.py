@@ -23,12 +23,12 @@ from ..errors import BadRequest, MethodNotAllowed, NotFound
 class Route:
     method: str
     rule: str  # "/drafts/<session_id>"
-    pattern: re.Pattern
+    pattern: re.Pattern[str]
     query: tuple[str, ...]  # the query parameters it takes
     body: bool  # whether it takes a body
 
 
-def _compile(rule: str) -> re.Pattern:
+def _compile(rule: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", re.escape(rule)) + "$")
 
 

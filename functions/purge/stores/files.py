@@ -130,7 +130,7 @@ class S3Files:
     name = "s3"
 
     def __init__(self, bucket: str, base: str = "", *, endpoint_url: Optional[str] = None,
-                 timeout: float = 3.0, client=None):
+                 timeout: float = 3.0, client: Any = None):
         self.bucket = bucket
         self.base = base.strip("/") + "/" if base.strip("/") else ""
         self._endpoint_url = endpoint_url
@@ -139,7 +139,7 @@ class S3Files:
         self._lock = threading.Lock()
 
     @property
-    def client(self):
+    def client(self) -> Any:  # boto3's S3 client (boto3 is untyped)
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -155,12 +155,12 @@ class S3Files:
                     ))
         return self._client
 
-    def _errors(self):
+    def _errors(self) -> tuple[type[Exception], ...]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         return BotoCoreError, ClientError
 
-    def _objects(self, prefix: str) -> Iterator[dict]:
+    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.base + prefix):
             yield from page.get("Contents", ())
@@ -178,7 +178,7 @@ class S3Files:
         """List page by page and delete each page in one request (at most 1000 keys each)."""
         total = Usage()
         try:
-            batch: list[dict] = []
+            batch: list[dict[str, Any]] = []
             for obj in self._objects(prefix):
                 batch.append(obj)
                 if len(batch) == S3_DELETE_BATCH:
@@ -190,7 +190,7 @@ class S3Files:
             raise StoreUnavailable("storage", exc) from None
         return total
 
-    def _delete(self, objects: list[dict]) -> Usage:
+    def _delete(self, objects: list[dict[str, Any]]) -> Usage:
         reply = self.client.delete_objects(Bucket=self.bucket, Delete={
             "Objects": [{"Key": o["Key"]} for o in objects], "Quiet": True})
         errors = reply.get("Errors") or []

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from typing import Any, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from ...platform.errors import StoreUnavailable
 from ...platform.settings import Settings
@@ -23,12 +24,17 @@ from ..ports import Page
 from ..registry import PurgeStore
 from ..steps import BatchStep
 
+if TYPE_CHECKING:  # qdrant_client is imported on first use (see above)
+    from qdrant_client import QdrantClient
+    from qdrant_client.conversions.common_types import PointId
+    from qdrant_client.http.models import Filter
+
 log = logging.getLogger(__name__)
 MATCH_ANY_CHUNK = 500  # course ids per filter: one request for a whole purge batch, kept bounded
 
 
 class QdrantVectors:
-    def __init__(self, client, collection: str, *, hosted: bool, timeout: int = 15):
+    def __init__(self, client: QdrantClient, collection: str, *, hosted: bool, timeout: int = 15):
         self._client = client
         self.collection = collection
         self.hosted = hosted  # a hosted collection that is missing is an error; in local mode, just empty
@@ -36,12 +42,12 @@ class QdrantVectors:
         self._indexed = False
 
     @property
-    def client(self):
+    def client(self) -> QdrantClient:
         return self._client
 
     # --- helpers ---
 
-    def _filter(self, course_ids: list[str], *, shared: Optional[bool] = False):
+    def _filter(self, course_ids: list[str], *, shared: Optional[bool] = False) -> Filter:
         """Points of these courses. shared=False: only points no other course names too (a point whose
         `course_id` lists several courses); True: only those; None: both."""
         from qdrant_client import models
@@ -141,7 +147,8 @@ class QdrantVectors:
             if offset is None:
                 return detached
 
-    def course_ids(self, *, offset=None, limit: int = 1000) -> tuple[dict[str, tuple[int, Optional[str]]], object]:
+    def course_ids(self, *, offset: Optional[PointId] = None,
+                   limit: int = 1000) -> tuple[dict[str, tuple[int, Optional[str]]], Optional[PointId]]:
         """One page of the collection (in point id order): {course_id: (points, organization_id)} and
         the offset of the next page (None after the last)."""
         if not self._available():
@@ -169,10 +176,11 @@ class QdrantVectors:
 class _QdrantErrors:
     """Connection failures of any transport become StoreUnavailable('qdrant')."""
 
-    def __enter__(self):
+    def __enter__(self) -> _QdrantErrors:
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:  # never swallows: it raises instead
         if exc is None or isinstance(exc, StoreUnavailable):
             return False
         from qdrant_client.http.exceptions import ResponseHandlingException

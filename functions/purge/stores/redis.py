@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Optional, Union
 
-from ...adapters.redis import BadScanPosition, Client, key_chunks, redis_errors, scan_page
+from ...adapters.redis import BadScanPosition, Client, ScanPosition, key_chunks, redis_errors, scan_page
 from ..model import Counts, Entry
 from ..ports import Page, Resources
 from ..registry import PurgeStore
@@ -128,7 +128,8 @@ class RedisCourseKeys:
             counts[cid] += int(n)
         return counts
 
-    def scan_courses(self, position=None, *, count: Optional[int] = None) -> tuple[object, dict[str, int]]:
+    def scan_courses(self, position: ScanPosition = None, *,
+                     count: Optional[int] = None) -> tuple[ScanPosition, dict[str, int]]:
         """One SCAN step (for the orphan sweep): keys per course id seen, and the next position
         (opaque; None when every primary is done). A position not handed out here is a ValueError."""
         with redis_errors():
