@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     cleanup_batch_size: int = Field(1000, ge=1, le=10_000)
     cleanup_time_budget_seconds: float = Field(25, gt=0, le=900)
     cleanup_safety_seconds: float = Field(5, ge=0, le=300)
-    cors_allow_origins: str = ""
+    # CloudWatch metrics (embedded metric format, functions/platform/metrics.py).
+    metrics_namespace: str = Field("CourseDrafts", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._/#:-]+$")
 
     # Store timeouts: short, so that a hung store becomes a 503 well inside the function timeout.
     store_timeout_seconds: float = Field(3.0, gt=0, le=60)
@@ -97,9 +98,6 @@ class Settings(BaseSettings):
             raise ValueError("must be file://DIR or s3://BUCKET[/PREFIX]")
         return value
 
-    @property
-    def cors_origins(self) -> list[str]:
-        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -6,6 +6,8 @@ from .context import current_admin, current_idempotency, current_principal, curr
 from .entry import Service
 from .resolver import ContractResolver, make_app
 from .responses import json_response, no_content, ok, replay_headers
+from .routes import operation
 
 __all__ = ["ContractResolver", "Service", "current_admin", "current_idempotency", "current_principal",
-           "current_user", "json_response", "make_app", "no_content", "note", "ok", "replay_headers"]
+           "current_user", "json_response", "make_app", "no_content", "note", "ok", "operation",
+           "replay_headers"]

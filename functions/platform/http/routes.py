@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional, TypeVar
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest, MethodNotAllowed, NotFound
@@ -26,6 +26,7 @@ class Route:
     pattern: re.Pattern[str]
     query: tuple[str, ...]  # the query parameters it takes
     body: bool  # whether it takes a body
+    operation: str  # its name in logs and metrics: the `message` of its log line, the `operation` dimension
 
 
 def _compile(rule: str) -> re.Pattern[str]:
@@ -36,13 +37,27 @@ def _marked(hint: Any, kind: type) -> bool:
     return any(isinstance(meta, kind) for meta in getattr(hint, "__metadata__", ()))
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def operation(name: str) -> Callable[[F], F]:
+    """Name a route's operation (under its @app.get/post/...): the `message` of its log line and the
+    `operation` dimension of its metrics, set before anything runs, so a 401 or a 503 counts against
+    the operation the caller tried. Unnamed, a route's operation is its function's name."""
+    def mark(fn: F) -> F:
+        fn.operation = name  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
 def route_of(method: str, rule: str, fn: Callable[..., Any]) -> Route:
     from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
     hints = typing.get_type_hints(fn, include_extras=True)
     hints.pop("return", None)
     query = tuple(name for name, hint in hints.items() if _marked(hint, Query))
-    return Route(method.upper(), rule, _compile(rule), query, any(_marked(h, Body) for h in hints.values()))
+    return Route(method.upper(), rule, _compile(rule), query, any(_marked(h, Body) for h in hints.values()),
+                 getattr(fn, "operation", fn.__name__))
 
 
 @dataclass
@@ -51,6 +66,14 @@ class RouteTable:
 
     def add(self, method: str, rule: str, fn: Callable[..., Any]) -> None:
         self.routes.append(route_of(method, rule, fn))
+
+    def operation_of(self, method: str, path: str) -> Optional[str]:
+        """The operation a request is for, if any (named before it is authenticated, so that a 401
+        counts against the operation the caller tried)."""
+        for found in self.routes:
+            if found.method == method.upper() and found.pattern.match(path):
+                return found.operation
+        return None
 
     def find(self, method: str, path: str) -> Route:
         """The route of this request; NotFound, or MethodNotAllowed naming the methods the path takes."""
