@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Optional
 
+from functions.cleanup.model import Census
 from functions.cleanup.ports import HealthRow
 from functions.drafts.model import (
     Changes,
@@ -384,6 +385,14 @@ class FakeDraftRows:
 
     def health(self, max_age_hours: int) -> list[HealthRow]:
         return self.rows
+
+    def job_gap_hours(self) -> Optional[float]:
+        return 1.0 if self.runs else None
+
+    def census(self) -> Census:
+        self.faults.check("census")
+        return Census(total_drafts=self.expired, drafts_last_hour=0, drafts_last_day=0,
+                      max_unused_per_org=self.expired, oldest_pending_purge_s=None)
 
 
 class FakeIndexes:

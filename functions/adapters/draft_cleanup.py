@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Optional, cast
 
+from ..cleanup.model import Census
 from .postgres import Postgres
 
 
@@ -76,3 +77,25 @@ class PostgresDraftCleanup:
             "SELECT indicator, value, status FROM public.draft_cleanup_health(make_interval(hours => %s))",
             (max_age_hours,))
         return [Indicator(name, _number(value), status) for name, value, status in rows]
+
+    def census(self) -> Census:
+        """One statement, once an hour (a scan of the drafts is cheap at that rate)."""
+        row = self.pg.fetch_one("""
+            SELECT count(*),
+                   count(*) FILTER (WHERE created_at > now() - interval '1 hour'),
+                   count(*) FILTER (WHERE created_at > now() - interval '24 hours'),
+                   (SELECT coalesce(max(n), 0) FROM (
+                        SELECT count(*) AS n FROM public.courses
+                        WHERE status = 'draft' AND generation_status IS NULL
+                        GROUP BY organization_id) AS per_org),
+                   (SELECT extract(epoch FROM now() - min(deleted_at)) FROM public.purge_queue
+                    WHERE status <> 'purged')
+            FROM public.courses WHERE status = 'draft'""")
+        oldest = row[4]
+        return Census(int(row[0]), int(row[1]), int(row[2]), int(row[3]), None if oldest is None else float(oldest))
+
+    def job_gap_hours(self) -> Optional[float]:
+        """Hours since the last successful run of any source (pg_cron's too: cleanup_job_monitoring)."""
+        value = self.pg.fetch_one("SELECT extract(epoch FROM now() - max(end_time)) / 3600 "
+                                  "FROM public.cleanup_job_monitoring WHERE status = 'succeeded'")[0]
+        return None if value is None else round(float(value), 2)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Optional, Protocol
 
+from .model import Census
+
 
 class HealthRow(Protocol):
     # Read-only, and a Sequence below: an adapter's rows are its own (frozen) dataclass.
@@ -39,6 +41,10 @@ class DraftRows(Protocol):
     def purge_queue_depth(self) -> int: ...
 
     def health(self, max_age_hours: int) -> Sequence[HealthRow]: ...
+
+    def census(self) -> Census: ...
+
+    def job_gap_hours(self) -> Optional[float]: ...
 
 
 class SessionIndexes(Protocol):

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
-from .model import CleanupReport, Health, Indicator
+from .model import Census, CleanupReport, Health, Indicator
 from .ports import DraftRows, SessionIndexes
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ class DraftCleanup:
                 deleted=self.store.count_expired(cutoff), cutoff=cutoff, duration_ms=self._ms(start), batches=0,
                 purges_processed=0, purges_pending=self.store.purge_queue_depth(), dry_run=True, source=source)
 
+        gap = self.store.job_gap_hours()  # before this run counts as the last one
         report = self._delete(source, cutoff, start + budget * DELETE_SHARE)
+        report.gap_before_hours = gap
         self._prune_sessions(report)
         hourly = source == "scheduler" and self.sweep is not None
         self._drain(report, start + budget * ((1 - SWEEP_SHARE) if hourly else 1))
@@ -136,6 +138,8 @@ class DraftCleanup:
                 result = self.drain(time_budget_s=left, batch_size=self.settings.purge_batch_size)
                 report.purges_processed = result.processed
                 report.purges_pending = result.still_pending
+                report.purges_done = result.purged
+                report.purge_failures = result.failures_by_step()
                 return
             except Exception as exc:  # the drafts are deleted and queued: report that, the next run purges
                 log.exception("purge drain failed after the cleanup")
@@ -158,16 +162,19 @@ class DraftCleanup:
 
     # --- health ---
 
-    def health(self) -> Health:
+    def health(self, sessions: Optional[dict[str, int]] = None) -> Health:
         """The guide's four indicators and the purge queue depth (Postgres), and the active draft
-        sessions (Redis). Postgres down: StoreUnavailable (a 503). Redis down: its indicator is
-        critical with a null value, the others still stand."""
+        sessions (Redis; `sessions`: a run's prune of the indexes, not redone). Postgres down:
+        StoreUnavailable (a 503). Redis down: its indicator is critical with a null value, the
+        others still stand."""
         indicators: dict[str, Indicator] = {
             ind.name: Indicator(ind.value, ind.status) for ind in self.store.health(self.settings.cleanup_max_age_hours)}
-        try:
-            active: Optional[int] = self.sessions.prune_indexes(now_ms=int(self.wall() * 1000))["activeSessions"]
-        except StoreUnavailable:
-            active = None
+        active: Optional[int] = (sessions or {}).get("activeSessions")
+        if active is None:
+            try:
+                active = self.sessions.prune_indexes(now_ms=int(self.wall() * 1000))["activeSessions"]
+            except StoreUnavailable:
+                active = None
         indicators["active_draft_sessions"] = Indicator(active, classify(active, SESSIONS_WARN_FROM,
                                                                          SESSIONS_CRITICAL_ABOVE))
         if self.orphans is not None:
@@ -176,3 +183,6 @@ class DraftCleanup:
                 found, "healthy" if found is None else classify(found, ORPHANS_WARN_FROM, ORPHANS_CRITICAL_ABOVE))
         worst = max((i.status for i in indicators.values()), key=lambda s: STATUS_ORDER.get(s, 2))
         return Health(worst, datetime.fromtimestamp(self.wall(), tz=UTC), indicators)
+
+    def census(self) -> Census:
+        return self.store.census()

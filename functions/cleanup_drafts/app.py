@@ -15,9 +15,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..cleanup.model import CleanupReport
 from ..cleanup.service import HIGH_DELETIONS, DraftCleanup
+from ..platform import metrics
 from ..platform.auth import Principal
 from ..platform.errors import StoreUnavailable
-from ..platform.http import Service, current_admin, json_response, make_app, note, ok
+from ..platform.http import Service, current_admin, json_response, make_app, note, ok, operation
 from ..platform.settings import get_settings
 from ..wiring import process
 from .models import CleanupRequest, CleanupResult, Health
@@ -57,6 +58,51 @@ def log_fields(report: CleanupReport) -> dict[str, Any]:
             "orphanSweep": report.orphan_slice, "problems": report.problems or None}
 
 
+def record_run(report: CleanupReport) -> None:
+    """A run's metrics (docs/MONITORING.md): what it deleted, how long, whether it finished, the purges."""
+    if report.dry_run:
+        return
+    metrics.record("DraftsDeleted", report.deleted)
+    metrics.record("CleanupBatches", report.batches)
+    metrics.record("CleanupDuration", report.duration_ms)
+    metrics.record("CleanupIncomplete", int(not report.complete))
+    metrics.record("PurgeAttempts", report.purges_processed)
+    metrics.record("CoursesPurged", report.purges_done)
+    for step, failed in report.purge_failures.items():
+        metrics.record("PurgeStepFailures", failed, step=step)
+    for store, found in ((report.orphan_slice or {}).get("stores") or {}).items():
+        metrics.record("OrphansFound", found, store=store)
+
+
+# GET /health's indicators as the metrics the hourly run publishes. The job gap is not among them:
+# measured after the run it is always about 0; the run publishes the gap it began with instead.
+INDICATOR_METRICS = {"unused_drafts": "UnusedDrafts", "pollution_percent": "PollutionPercent",
+                     "pending_cleanup": "PendingCleanup", "purge_queue_depth": "PurgeQueueDepth",
+                     "active_draft_sessions": "ActiveDraftSessions", "orphan_courses": "OrphanCourses"}
+
+
+def publish_health(report: CleanupReport) -> None:
+    """The health indicators, every hour, so that the alarms need no SQL. A store that fails here
+    fails no run (the drafts are deleted): the indicator is missing for the hour, and logged."""
+    if report.gap_before_hours is not None:
+        metrics.record("CleanupJobGapHours", report.gap_before_hours)
+    try:
+        result = cleanup().health(sessions=report.sessions)
+        census = cleanup().census()
+    except StoreUnavailable as exc:
+        report.problems.append(f"health: {exc}")
+        return
+    for name, metric in INDICATOR_METRICS.items():
+        indicator = result.indicators.get(name)
+        if indicator is not None and indicator.value is not None:
+            metrics.record(metric, indicator.value)
+    metrics.record("TotalDrafts", census.total_drafts)
+    metrics.record("DraftsCreatedLastHour", census.drafts_last_hour)
+    metrics.record("DraftsCreatedLastDay", census.drafts_last_day)
+    metrics.record("MaxUnusedDraftsPerOrg", census.max_unused_per_org)
+    metrics.record("PurgeOldestPendingAge", census.oldest_pending_purge_s or 0)
+
+
 def _remaining_ms(context: Any) -> Optional[int]:
     """Lambda's time left (None locally, where the dev server passes no context)."""
     getter = getattr(context, "get_remaining_time_in_millis", None)
@@ -72,20 +118,23 @@ def _warn_if_many(report: CleanupReport) -> None:
 
 @app.post("/cleanup", summary="Delete expired unused drafts now (or count them: dryRun)",
           responses=ok(200, CleanupResult))
+@operation("cleanup_completed")
 def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] = None) -> Response[str]:
     body = body or CleanupRequest()
     report = cleanup().run(source="http", dry_run=body.dryRun, max_age_hours=body.maxAgeHours,
                            remaining_ms=_remaining_ms(getattr(app, "lambda_context", None)))
-    note(event="cleanup_completed", **log_fields(report))
+    note(**log_fields(report))
+    record_run(report)
     _warn_if_many(report)
     return json_response(200, wire_report(report))
 
 
 @app.get("/health", summary="The cleanup's health indicators", responses=ok(200, Health))
+@operation("cleanup_health")
 def health(admin: Admin) -> Response[str]:
     result = cleanup().health()
     indicators = {camel(name): {"value": ind.value, "status": ind.status} for name, ind in result.indicators.items()}
-    note(event="cleanup_health", health=result.status,
+    note(health=result.status,
          unhealthy=sorted(k for k, v in indicators.items() if v["status"] != "healthy") or None)
     return json_response(200, {"status": result.status, "checkedAt": iso(result.checked_at), "indicators": indicators})
 
@@ -98,22 +147,39 @@ class CleanupFailed(RuntimeError):
     answer, while a Lambda error is counted (the Errors alarm) and retried by the async invoke."""
 
 
+SCHEDULED = "scheduled_cleanup"  # the `operation` dimension of the hourly run's metrics
+
+
 def handle_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The hourly run: it returns the object of POST /cleanup and logs it."""
+    """The hourly run: it returns the object of POST /cleanup, logs it and publishes its metrics and
+    the health indicators (one flush, failed or not: three failed runs in a row page on-call)."""
     start = time.perf_counter()
+    points = metrics.begin()
     try:
-        report = cleanup().run(source="scheduler", remaining_ms=_remaining_ms(context))
-    except StoreUnavailable as exc:
-        service.logger.error("cleanup_completed", extra={
-            "source": "scheduler", "cleanupStatus": "failed", "store": exc.store,
-            "cause": type(exc.cause).__name__ if exc.cause else None,
+        try:
+            report = cleanup().run(source="scheduler", remaining_ms=_remaining_ms(context))
+        except Exception as exc:
+            metrics.record("CleanupSucceeded", 0)
+            metrics.record("CleanupFailed")
+            if not isinstance(exc, StoreUnavailable):
+                raise
+            service.logger.error("cleanup_completed", extra={
+                "source": "scheduler", "cleanupStatus": "failed", "store": exc.store,
+                "cause": type(exc.cause).__name__ if exc.cause else None,
+                "durationMs": round((time.perf_counter() - start) * 1000, 1)})
+            raise CleanupFailed(f"the {exc.store} store is unavailable; nothing more was deleted") from None
+        metrics.record("CleanupSucceeded")
+        metrics.record("CleanupFailed", 0)
+        record_run(report)
+        publish_health(report)
+        service.logger.info("cleanup_completed", extra={
+            **{k: v for k, v in log_fields(report).items() if v is not None},
             "durationMs": round((time.perf_counter() - start) * 1000, 1)})
-        raise CleanupFailed(f"the {exc.store} store is unavailable; nothing more was deleted") from None
-    service.logger.info("cleanup_completed", extra={
-        **{k: v for k, v in log_fields(report).items() if v is not None},
-        "durationMs": round((time.perf_counter() - start) * 1000, 1)})
-    _warn_if_many(report)
-    return wire_report(report)
+        _warn_if_many(report)
+        return wire_report(report)
+    finally:
+        metrics.flush(points, namespace=get_settings().metrics_namespace, service=service.name,
+                      dimensions={"operation": SCHEDULED})
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:  # Any: the scheduler's event, or a request

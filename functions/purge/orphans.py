@@ -179,7 +179,7 @@ class HourlySweep:
         self.ledger.record_findings(HOURLY, pass_, findings, found.cursor, found.complete)
         self.ledger.prune_candidates()
         return {"complete": found.complete, "orphanCourses": len(found.course_ids()), "deferred": found.deferred,
-                "pages": found.pages}
+                "pages": found.pages, "stores": {store: len(ids) for store, ids in found.orphans.items()}}
 
     def health(self) -> dict[str, Any]:
         """What the last complete pass found: {"lastCompletedAt", "orphanCourses", "stores", "inProgress"}."""

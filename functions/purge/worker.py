@@ -56,6 +56,14 @@ class DrainReport:
     still_pending: int = 0
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
+    def failures_by_step(self) -> dict[str, int]:
+        """Per store, the courses of this drain whose step failed."""
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes.values():
+            for failure in outcome.failed_steps:
+                counts[failure.step] = counts.get(failure.step, 0) + 1
+        return counts
+
     def as_dict(self) -> dict[str, int]:
         return {"processed": self.processed, "purged": self.purged, "stillPending": self.still_pending,
                 "failed": self.failed, "released": self.released, "revived": self.revived, "batches": self.batches}

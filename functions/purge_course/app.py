@@ -21,9 +21,11 @@ from ..platform.http import (
     make_app,
     note,
     ok,
+    operation,
     replay_headers,
 )
 from ..platform.idempotency import Idempotency
+from ..platform.metrics import record
 from ..platform.settings import get_settings
 from ..purge import registry
 from ..purge.orphans import Slice
@@ -94,21 +96,31 @@ def first_answer(caller: Principal, key: Optional[Idempotency],
 @app.delete("/courses/<course_id>", summary="Purge a course from every store (dryRun: only count)",
             responses={**ok(200, Purged, "Purged, already purged, or (dryRun=true) what would be removed"),
                        **ok(202, PurgePending, "Deleted; a store failed and is retried automatically")})
+@operation("course_purged")
 def purge_course(course_id: uuid.UUID, caller: Caller, key: Key,
                  dryRun: Annotated[bool, Query()] = False) -> Response[str]:  # noqa: N803
+    if dryRun:
+        note(event="course_purge_dry_run")
     status, body, replayed = first_answer(
         caller, key, lambda: wire_answer(purges().purge(caller, course_id, dry_run=dryRun)))
-    note(event="course_purge_dry_run" if dryRun else "course_purged", course=course_id, purge=body["status"],
-         failedSteps=[f["step"] for f in body.get("failedSteps", [])], replayed=replayed or None, **body["result"])
+    failed = [f["step"] for f in body.get("failedSteps", [])]
+    note(course=course_id, purge=body["status"],
+         failedSteps=failed, replayed=replayed or None, **body["result"])
+    if not replayed and body["status"] in ("purged", "pending"):  # this call attempted the purge
+        record("PurgeAttempts")
+        record("CoursesPurged", int(body["status"] == "purged"))
+        for step in failed:
+            record("PurgeStepFailures", step=step)
     return json_response(status, body, replay_headers(replayed))
 
 
 @app.get("/courses/<course_id>/purge", summary="Read the purge status of a deleted course",
          responses=ok(200, PurgeStatus))
+@operation("purge_status_read")
 def purge_status(course_id: uuid.UUID, caller: Caller) -> Response[str]:
     queued = purges().status(caller, course_id)
     purged = queued.status == "purged"
-    note(event="purge_status_read", course=course_id, purge=queued.status)
+    note(course=course_id, purge=queued.status)
     return json_response(200, {
         "courseId": str(course_id),
         "status": "purged" if purged else "pending",  # 'running' is pending to the caller
@@ -125,11 +137,16 @@ def purge_status(course_id: uuid.UUID, caller: Caller) -> Response[str]:
 
 @app.post("/purges/retry", summary="Run the purge worker now, backoff or not (admin)",
           responses=ok(200, RetryReport))
+@operation("purges_retried")
 def retry_purges(admin: Admin, body: Annotated[Optional[RetryRequest], Body()] = None) -> Response[str]:
     report = purges().retry(body.courseIds if body and body.courseIds else None)
     reply = {"processed": report.processed, "purged": report.purged, "stillPending": report.still_pending,
              "failed": report.failed}
-    note(event="purges_retried", **reply)
+    note(**reply)
+    record("PurgeAttempts", report.processed)
+    record("CoursesPurged", report.purged)
+    for step, count in report.failures_by_step().items():
+        record("PurgeStepFailures", count, step=step)
     return json_response(200, reply)
 
 
@@ -143,6 +160,11 @@ def wire_orphans(found: Slice) -> dict[str, Any]:
     return out
 
 
+def record_orphans(found: Slice) -> None:
+    for store, per_course in found.orphans.items():
+        record("OrphansFound", len(per_course), store=store)
+
+
 def _paging(found: Slice) -> dict[str, Any]:
     body: dict[str, Any] = {"complete": found.complete, "deferred": found.deferred}
     if not found.complete:
@@ -152,20 +174,24 @@ def _paging(found: Slice) -> dict[str, Any]:
 
 @app.post("/orphans/scan", summary="Find data of courses that no longer exist, one bounded slice (admin, report only)",
           responses=ok(200, OrphanScan))
+@operation("orphans_scanned")
 def scan_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None) -> Response[str]:
     body = body or OrphanRequest()
     found = purges().scan_orphans(tuple(body.stores) if body.stores else None, body.cursor)
-    note(event="orphans_scanned", complete=found.complete, deferred=found.deferred,
+    note(complete=found.complete, deferred=found.deferred,
          **{f"{store}Orphans": len(per_course) for store, per_course in found.orphans.items()})
+    record_orphans(found)
     return json_response(200, {"orphans": wire_orphans(found), **_paging(found)})
 
 
 @app.post("/orphans/purge", summary="Queue the orphans of one bounded slice for the purge worker (admin)",
           responses=ok(200, OrphansQueued))
+@operation("orphans_queued")
 def purge_orphans(admin: Admin, body: Annotated[Optional[OrphanRequest], Body()] = None) -> Response[str]:
     body = body or OrphanRequest()
     done = purges().purge_orphans(tuple(body.stores) if body.stores else None, body.cursor)
-    note(event="orphans_queued", queued=done.queued, complete=done.found.complete, deferred=done.found.deferred)
+    record_orphans(done.found)
+    note(queued=done.queued, complete=done.found.complete, deferred=done.found.deferred)
     return json_response(200, {"queued": done.queued, **_paging(done.found)})
 
 
