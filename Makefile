@@ -52,7 +52,7 @@ client-types: node-deps
 ## a 3-primary Redis Cluster (REDIS_CLUSTER=true). See tests/conftest.py for --postgres / --redis.
 STORE_SUITES := tests/test_draft_sessions.py tests/test_cleanup_drafts.py tests/test_monitoring_health.py \
 	tests/test_purge_course.py tests/test_purge_queue.py tests/test_orphans_sweep.py \
-	tests/test_draft_races.py tests/test_draft_idempotency.py tests/test_purge_races.py
+	tests/test_draft_races.py tests/test_draft_idempotency.py tests/test_purge_races.py tests/test_metrics.py
 ## make lint: ruff over the tree, mypy strict over functions/ (pyproject.toml); part of make test.
 lint: venv
 	$(BIN)/ruff check .

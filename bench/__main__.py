@@ -32,7 +32,7 @@ SIZES = {
               "drain_plain": 50, "drain_with_data": 10, "coldstart_runs": 1, "saves_each": 10,
               "cleanup_rounds": 1},
 }
-ROWS = ("sessions", "spec", "scale", "cleanup", "purge", "drain", "coldstart")
+ROWS = ("sessions", "spec", "scale", "cleanup", "purge", "drain", "coldstart", "metrics")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +121,10 @@ def _run_row(name: str, stores: Stores, sizes: dict, meta: dict) -> list[Row]:
                          other_keys=sizes["other_keys"])
     if name == "coldstart":
         return coldstart.run_all(stores, runs=sizes["coldstart_runs"])
+    if name == "metrics":
+        from . import metrics
+
+        return metrics.run(stores, n=sizes["calls"], runs=max(sizes["coldstart_runs"], 3))
     raise ValueError(name)
 
 

@@ -16,7 +16,8 @@ ROWS = ("session create", "session get", "session patch", "materialize", "the sp
         "cleanup, 0 live rows", "cleanup, 5,000 live rows", "cleanup, cost as live rows grow",
         "purge (disk)", "purge (moto S3)",
         "queue drain, without files or vectors", "queue drain, with keys, vectors and files",
-        "cold start draft_session", "cold start cleanup_drafts", "cold start purge_course")
+        "cold start draft_session", "cold start cleanup_drafts", "cold start purge_course",
+        "metrics per call (autosave)", "metrics at cold start (draft_session)")
 
 
 def test_the_suite_writes_a_complete_report_at_a_tiny_size(tmp_path):

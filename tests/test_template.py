@@ -98,7 +98,7 @@ def test_every_function_has_log_retention_an_errors_alarm_and_its_url_in_the_out
     resources = cfn["Resources"]
     outputs = json.dumps(sam["Outputs"])
     alarmed = {d["Value"]["Ref"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
-               and r["Properties"]["MetricName"] == "Errors" for d in r["Properties"]["Dimensions"]}
+               and r["Properties"].get("MetricName") == "Errors" for d in r["Properties"]["Dimensions"]}
     for name, fn in ((k, v) for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"):
         group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}, name
@@ -122,7 +122,7 @@ def test_the_cleanup_runs_hourly_alone_with_retries_and_a_watched_dead_letter_qu
     invoke = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [dlq, "Arn"]}
     watched = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
-               and r["Properties"]["Namespace"] == "AWS/SQS"]
+               and r["Properties"].get("Namespace") == "AWS/SQS"]
     assert [d["Value"] for a in watched for d in a["Dimensions"]] == [{"Fn::GetAtt": [dlq, "QueueName"]}]
 
 

@@ -10,12 +10,12 @@ import uuid
 
 import pytest
 
+from functions.platform.auth import Principal
+from functions.platform.settings import load_settings
 from functions.purge import registry
 from functions.purge import stores as package
 from functions.purge.service import CoursePurges
 from functions.purge.worker import PurgeWorker
-from functions.platform.auth import Principal
-from functions.platform.settings import load_settings
 from tests.dev_server import ROOT
 from tests.fakes import FakeCourseDirectory, FakePurgeQueue, FakeStep
 
