@@ -95,28 +95,34 @@ class CoursePurges:
             return PurgeAnswer(course_id, "already_purged", queued.removed)
         if dry_run:  # deleted, not yet purged: what is left to remove
             return self._dry_run(queued.entry())
-        # One course: the queue's housekeeping is the scheduled drain's, not this request's.
-        report = self.worker().drain(time_budget_s=self.settings.purge_time_budget_seconds, batch_size=1,
-                                     force=True, course_ids=[course_id], housekeeping=False)
-        outcome = report.outcomes.get(str(course_id))
-        if outcome is None:
+        give_up = self.clock() + min(self.settings.purge_time_budget_seconds, self.settings.purge_lease_seconds)
+        while True:
+            # One course: the queue's housekeeping is the scheduled drain's, not this request's.
+            report = self.worker().drain(time_budget_s=self.settings.purge_time_budget_seconds, batch_size=1,
+                                         force=True, course_ids=[course_id], housekeeping=False)
+            outcome = report.outcomes.get(str(course_id))
+            if outcome is not None:
+                queued = self.queue.get(course_id) or queued
+                failed = outcome.failed_steps
+                break
             # Another worker (a parallel DELETE, the hourly drain) holds the entry: its run is this
             # purge too. Wait for it and answer what it did, rather than a 202 that names no failure.
-            queued = self._after_other_run(course_id) or queued
+            queued = self._after_other_run(course_id, give_up) or queued
             if queued.status == "purged":
                 return PurgeAnswer(course_id, "already_purged", queued.removed)
             failed = failed_steps(queued.steps)
-        else:
-            queued = self.queue.get(course_id) or queued
-            failed = outcome.failed_steps
+            if failed or self.clock() >= give_up:
+                break
+            # Still pending with nothing failed: the other worker's claim had not committed when it
+            # skipped ours (SKIP LOCKED), or it let go. Claim again.
+            self.sleep(OTHER_RUN_POLL_SECONDS)
         if queued.status == "purged":
             return PurgeAnswer(course_id, "purged", queued.removed, duration_ms=round((self.clock() - start) * 1000, 1))
         # A store failed: the course is gone for users; the rest is retried automatically.
         return PurgeAnswer(course_id, "pending", queued.removed, failed, queued.attempts, queued.next_attempt_at)
 
-    def _after_other_run(self, course_id: uuid.UUID) -> Optional[QueuedPurge]:
+    def _after_other_run(self, course_id: uuid.UUID, give_up: float) -> Optional[QueuedPurge]:
         """The entry once no worker holds it (bounded by the purge's time budget and the lease)."""
-        give_up = self.clock() + min(self.settings.purge_time_budget_seconds, self.settings.purge_lease_seconds)
         while True:
             queued = self.queue.get(course_id)
             if queued is None or queued.status != "running" or self.clock() >= give_up:
