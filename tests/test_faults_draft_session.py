@@ -21,7 +21,7 @@ from devtools.localstores import LocalRedis
 from functions.adapters.redis_sessions import session_key
 from functions.draft_session.app import handler
 from tests.conftest import call
-from tests.drafts_workload import Crowd, SimUser, handler_send, verify, wait_until
+from tests.drafts_workload import Crowd, SimUser, handler_send, totals, verify, wait_until
 from tests.hung_store import HungStore
 
 # Far above any configured timeout: a call still blocked then is a missing timeout. It only keeps a
@@ -212,7 +212,10 @@ def test_redis_crash_mid_run_loses_no_acknowledged_save(make_user, durable_redis
     try:
         wait_until(lambda: all(u.acked_saves >= 3 for u in users), what="saves before the crash", crowd=crowd)
         crash(durable_redis)
-        wait_until(lambda: crowd.count("save 503") + crowd.count("materialize 503") >= 6, what="the outage seen", crowd=crowd)
+        # Replies during the outage: 503s for the sessions open in Redis, or, when every user had just
+        # submitted, new drafts in the database fallback, which users do not see fail at all.
+        answered = sum(totals(users).values())
+        wait_until(lambda: sum(totals(users).values()) >= answered + 12, what="the outage seen", crowd=crowd)
         durable_redis.start()
         _fsync_always(durable_redis)
         # The same process, the same clients: saves and materializations go through again.
@@ -235,8 +238,9 @@ def test_postgres_restart_mid_run_keeps_autosave_up_and_loses_nothing(make_user,
         pg_server.stop("fast")  # every connection dropped mid-flight; committed rows kept
         down = crowd.count("save 200")
         wait_until(lambda: crowd.count("materialize 503") >= len(users), what="the outage seen", crowd=crowd)
-        # Autosave needs no Postgres: users kept saving while it was down.
-        assert crowd.count("save 200") > down
+        # Autosave needs no Postgres: users keep saving while it is down (each 503'd submit is followed
+        # by a save, answered after the 503 was counted).
+        wait_until(lambda: crowd.count("save 200") >= down + len(users), what="saves during the outage", crowd=crowd)
         pg_server.start()
         wait_until(recovered(crowd, "materialize 201", 1), what="materializations after the restart", crowd=crowd)
     finally:
