@@ -10,17 +10,37 @@ identifies no one: 401 wherever it is sent.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
+import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import jwt
-
 from .errors import StoreUnavailable, Unauthorized
 from .settings import Settings
+
+
+@contextlib.contextmanager
+def _without_cryptography() -> Iterator[None]:
+    """PyJWT imports cryptography whenever it can (about 35 ms of a cold start, the most of PyJWT's
+    import). Without SUPABASE_JWKS_URL only HS256 tokens are verified, which takes hmac alone, so the
+    functions import PyJWT as if cryptography were not installed; with it, as usual."""
+    keep_out = not os.environ.get("SUPABASE_JWKS_URL") and not {"jwt", "cryptography"} & sys.modules.keys()
+    if keep_out:
+        sys.modules["cryptography"] = None  # type: ignore[assignment]  # `import cryptography` fails
+    try:
+        yield
+    finally:
+        if keep_out:
+            del sys.modules["cryptography"]  # nothing else is kept from it
+
+
+with _without_cryptography():
+    import jwt
 
 MAX_TOKEN_CHARS = 8192  # Supabase tokens are ~1 KB; anything far larger is an attack or a mistake.
 ASYMMETRIC = ("RS256", "ES256")
@@ -41,6 +61,9 @@ class Principal:
 
 class Authenticator:
     def __init__(self, settings: Settings):
+        if settings.supabase_jwks_url and not jwt.algorithms.has_crypto:
+            raise RuntimeError("SUPABASE_JWKS_URL is set after PyJWT was imported without cryptography: set it in "
+                               "the environment the process starts with")
         self._settings = settings
         self._jwks: Optional[jwt.PyJWKClient] = None
         self._verified: dict[str, tuple[dict[str, Any], int]] = {}  # token -> (claims, exp)
