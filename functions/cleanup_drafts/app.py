@@ -18,7 +18,7 @@ from ..cleanup.service import HIGH_DELETIONS, DraftCleanup
 from ..platform import metrics
 from ..platform.auth import Principal
 from ..platform.errors import StoreUnavailable
-from ..platform.http import Service, current_admin, json_response, make_app, note, ok, operation
+from ..platform.http import Service, context, current_admin, json_response, make_app, note, ok, operation
 from ..platform.settings import get_settings
 from ..wiring import process
 from .models import CleanupRequest, CleanupResult, Health
@@ -122,7 +122,7 @@ def _warn_if_many(report: CleanupReport) -> None:
 def run_cleanup(admin: Admin, body: Annotated[Optional[CleanupRequest], Body()] = None) -> Response[str]:
     body = body or CleanupRequest()
     report = cleanup().run(source="http", dry_run=body.dryRun, max_age_hours=body.maxAgeHours,
-                           remaining_ms=_remaining_ms(getattr(app, "lambda_context", None)))
+                           remaining_ms=_remaining_ms(context.lambda_context.get()))
     note(**log_fields(report))
     record_run(report)
     _warn_if_many(report)

@@ -17,6 +17,7 @@ from ..idempotency import Idempotency
 principal: contextvars.ContextVar[Optional[Principal]] = contextvars.ContextVar("principal", default=None)
 log_fields: contextvars.ContextVar[Optional[dict[str, Any]]] = contextvars.ContextVar("log_fields", default=None)
 idempotency: contextvars.ContextVar[Optional[Idempotency]] = contextvars.ContextVar("idempotency", default=None)
+lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context", default=None)  # Lambda's, or None
 
 
 def note(**fields: Any) -> None:

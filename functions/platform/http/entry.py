@@ -1,8 +1,9 @@
-"""One function's entry point, `handler(event, context)`: what happens before and after the resolver.
+"""One function's entry point, `handler(event, context)`: a request from its event to its answer.
 
 In order: the body limit (413), the base64 body a Function URL may send, authentication (401, before
 anything else), the route table (404, 405, and 400 for a query parameter or a body the route does
-not take), JSON only, the Idempotency-Key; then the resolver; then one JSON log line.
+not take), JSON only, the Idempotency-Key; then the route, its arguments validated (binding.py);
+then one JSON log line and the invocation's metrics.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Optional
@@ -22,41 +22,40 @@ from ..auth import Authenticator
 from ..errors import BadRequest, PayloadTooLarge
 from ..settings import get_settings
 from . import context
+from .binding import loads
 from .context import note
 from .failures import WRITES, contract_error
-from .resolver import ContractResolver, loads
+from .resolver import ContractResolver
 from .responses import as_lambda, error_response
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class Service:
-    """One function's entry point over its resolver.
-
-    Lambda runs one invocation at a time per container; the lock gives the same guarantee to a test
-    that calls a handler from several threads, since the resolver keeps the current event on itself.
-    """
+    """One function's entry point over its routes. Nothing of a request is kept on the instance
+    (context variables hold it), so threads of a test or of the dev server may call it at once."""
 
     def __init__(self, name: str, app: ContractResolver, authenticator: Callable[[], Authenticator]):
         self.name = name
         self.app = app
         self.authenticator = authenticator  # the process's (functions/wiring.py): its key cache lives there
         self.logger = Logger(service=name)
-        self._lock = threading.Lock()
 
     def handle_http(self, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
         start = time.perf_counter()
         fields: dict[str, Any] = {"event": f"{self.name}_request"}
-        tokens = (context.log_fields.set(fields), context.principal.set(None), context.idempotency.set(None))
+        tokens = (context.log_fields.set(fields), context.principal.set(None), context.idempotency.set(None),
+                  context.lambda_context.set(lambda_context))
         points = metrics.begin()
         try:
             fields.update(method=_method(event), path=event.get("rawPath"))
             fields["event"] = self.app.table.operation_of(_method(event), event.get("rawPath") or "/") or fields["event"]
-            response = self._dispatch(event, lambda_context)
+            response = self._dispatch(event)
         finally:
             context.log_fields.reset(tokens[0])
             context.principal.reset(tokens[1])
             context.idempotency.reset(tokens[2])
+            context.lambda_context.reset(tokens[3])
         status = response.get("statusCode", 500)
         elapsed_ms = (time.perf_counter() - start) * 1000
         fields.setdefault("outcome", "ok" if status < 400 else "error")
@@ -74,7 +73,7 @@ class Service:
                       dimensions={"operation": event_name}, per_service=True)
         return response
 
-    def _dispatch(self, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+    def _dispatch(self, event: dict[str, Any]) -> dict[str, Any]:
         try:
             limit = get_settings().draft_max_body_bytes
             if _body_size(event) > limit:
@@ -84,13 +83,16 @@ class Service:
             principal = self.authenticator().authenticate(headers)
             context.principal.set(principal)
             note(user=principal.label)
-            route = self.app.table.find(_method(event), event.get("rawPath") or "/")
+            path = event.get("rawPath") or "/"
+            route = self.app.table.find(_method(event), path)
             self.app.table.check(route, event.get("rawQueryString") or "", bool(event.get("body")))
             if not _is_json(event):
                 raise BadRequest("Send the body as application/json.")
             context.idempotency.set(_idempotency_of(event))
-            with self._lock:
-                return self.app.resolve(event, lambda_context)
+            match = route.pattern.match(path)
+            assert match is not None  # find() matched it
+            arguments = route.bind(match.groupdict(), event.get("rawQueryString") or "", event.get("body"))
+            return as_lambda(route.fn(**arguments))
         except Exception as exc:  # noqa: BLE001 - every failure is answered through the one error table
             return as_lambda(error_response(contract_error(exc, _method(event), self.logger)))
 

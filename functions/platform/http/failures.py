@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
-
 from .. import validation
 from ..errors import ApiError, BadRequest, InternalError, StoreUnavailable, Unavailable, ValidationFailed
 from ..settings import get_settings
+from .binding import Invalid
 from .context import note
 
 if TYPE_CHECKING:
@@ -30,10 +29,8 @@ def contract_error(exc: BaseException, method: str,
         err = exc
     elif isinstance(exc, StoreUnavailable):
         err = unavailable(exc, method)
-    elif isinstance(exc, RequestValidationError):
-        err = invalid(list(exc.errors()))
-    elif isinstance(exc, RequestUnsupportedContentType):  # Powertools' own 415, in its own shape
-        err = BadRequest("Send the body as application/json.")
+    elif isinstance(exc, Invalid):
+        err = invalid(exc.errors)
     else:  # a bug: never a stack trace to the caller; the log has it
         (logger or log).exception("unhandled_error", extra={"error": type(exc).__name__})
         err = InternalError("Something went wrong on our side; it has been logged.")

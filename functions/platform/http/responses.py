@@ -47,10 +47,12 @@ def ok(status: int, model: type, description: str = "Success") -> dict[int, Open
 
 
 def as_lambda(response: Response[Any]) -> dict[str, Any]:
-    """A Response as the Function URL's answer (what the entry point returns outside the resolver)."""
+    """A Response as the Function URL's answer (the shape Powertools' resolver returned)."""
+    headers = {k: v if isinstance(v, str) else ",".join(v) for k, v in (response.headers or {}).items()}
     return {
         "statusCode": response.status_code,
-        "headers": {"Content-Type": JSON, **(response.headers or {})},
         "body": response.body if isinstance(response.body, str) else dumps(response.body),
         "isBase64Encoded": False,
+        "headers": headers,
+        "cookies": [],
     }

@@ -17,6 +17,7 @@ from typing import Any, Optional, TypeVar
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest, MethodNotAllowed, NotFound
+from .binding import Binder, binder
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Route:
     query: tuple[str, ...]  # the query parameters it takes
     body: bool  # whether it takes a body
     operation: str  # its name in logs and metrics: the `message` of its log line, the `operation` dimension
+    fn: Callable[..., Any] = field(compare=False, repr=False)  # the route function
+    bind: Binder = field(compare=False, repr=False)  # (path params, query, body) -> its arguments, validated
 
 
 def _compile(rule: str) -> re.Pattern[str]:
@@ -57,7 +60,7 @@ def route_of(method: str, rule: str, fn: Callable[..., Any]) -> Route:
     hints.pop("return", None)
     query = tuple(name for name, hint in hints.items() if _marked(hint, Query))
     return Route(method.upper(), rule, _compile(rule), query, any(_marked(h, Body) for h in hints.values()),
-                 getattr(fn, "operation", fn.__name__))
+                 getattr(fn, "operation", fn.__name__), fn, binder(fn, set(re.findall(r"<(\w+)>", rule))))
 
 
 @dataclass
