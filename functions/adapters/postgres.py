@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Optional, Protocol, Union
@@ -72,6 +73,7 @@ def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
 
     class BoundedConnection(psycopg.Connection):
         default_wait_timeout = wait_timeout
+        returned_at = float("-inf")  # when the pool last got it back (time.monotonic())
 
         def wait(self, gen: Any, interval: float = interval, timeout: Optional[float] = None) -> Any:
             return super().wait(gen, interval=interval,
@@ -90,6 +92,14 @@ def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
     return BoundedConnection
 
 
+CHECK_AFTER_IDLE_SECONDS = 5.0
+MAX_POOL = 4  # connections per container (Lambda runs one request at a time; tests and the dev server more)
+
+
+def _stamp_returned(conn: Any) -> None:
+    conn.returned_at = time.monotonic()
+
+
 class Postgres:
     """This process's Postgres: one small pool, every unit of work one self-bounded transaction."""
 
@@ -103,6 +113,8 @@ class Postgres:
         # One round trip opens the transaction and bounds it (a simple query: no parameters). The
         # server cancels a statement after statement_ms, well before the client-side bound below; a
         # transaction left idle (a container frozen or killed mid-way) is ended by the server.
+        # (Not pipelined with the unit's first statement: after a pipeline, psycopg's flush request
+        # disarms the server's idle-in-transaction timer, measured in issue 18.)
         self.begin = (f"BEGIN; SET LOCAL statement_timeout = {self.statement_ms}; "
                       f"SET LOCAL idle_in_transaction_session_timeout = {self.statement_ms}")
 
@@ -117,7 +129,11 @@ class Postgres:
 
         def check(conn: Any) -> None:
             # A connection that died with the server is replaced; one that went silent is given the
-            # store timeout for this trivial round trip, not the statement budget.
+            # store timeout for this trivial round trip, not the statement budget. One the pool got
+            # back moments ago is not checked: that round trip was a fifth of a materialize (make
+            # bench), and one that died since fails its BEGIN, and is replaced there (_begun).
+            if time.monotonic() - conn.returned_at < CHECK_AFTER_IDLE_SECONDS:
+                return
             conn.default_wait_timeout = timeout
             try:
                 ConnectionPool.check_connection(conn)
@@ -127,10 +143,11 @@ class Postgres:
         pool = ConnectionPool(
             self.settings.database_url,
             min_size=0,
-            max_size=4,
+            max_size=MAX_POOL,
             timeout=timeout,  # waiting for a connection
             open=False,
             check=check,
+            reset=_stamp_returned,
             # A slow statement is cancelled by the server first (statement_timeout); only a server
             # that stopped answering reaches the client-side bound.
             connection_class=_bounded_connection_class(bound, self),
@@ -168,9 +185,7 @@ class Postgres:
 
         committing = False
         try:
-            # The pool's connection context commits on success and rolls back on an error.
-            with self.pool().connection() as conn:
-                conn.execute(self.begin)
+            with self._begun() as conn:
                 yield conn
                 committing = True
         except PoolTimeout as exc:
@@ -178,6 +193,33 @@ class Postgres:
         except (psycopg.OperationalError, psycopg.InterfaceError,
                 psycopg.errors.IdleInTransactionSessionTimeout) as exc:
             raise _unavailable(exc, None, applied=None if committing else False) from None
+
+    @contextmanager
+    def _begun(self) -> Iterator[Connection]:
+        """A pooled connection with its transaction begun. The pool's context commits on success and
+        rolls back on an error. A connection reused without a check (returned moments ago) that turns
+        out dead, after a server restart or a failover, fails its BEGIN: nothing of the unit was sent,
+        so the pool discards it and the next one is taken (as many as the pool holds)."""
+        import psycopg
+
+        for attempt in range(MAX_POOL + 1):
+            context = self.pool().connection()
+            conn = context.__enter__()
+            try:
+                conn.execute(self.begin)
+            except psycopg.OperationalError as exc:
+                context.__exit__(type(exc), exc, exc.__traceback__)
+                if conn.closed and attempt < MAX_POOL:
+                    continue
+                raise
+            break
+        try:
+            yield conn
+        except BaseException as exc:
+            if not context.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            context.__exit__(None, None, None)
 
     def fetch_one(self, sql: str, params: Optional[Params] = None) -> Any:
         with self.connection() as conn:
