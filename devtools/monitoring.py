@@ -178,7 +178,8 @@ ROWS: list[tuple[str, list[Graph]]] = [
               period=300),
         Graph("Session reads: hit rate %", [
             Math("100 * (FILL(hr, 0) + FILL(hs, 0)) / (FILL(hr, 0) + FILL(hs, 0) + FILL(mr, 0) + FILL(ms, 0))",
-                 {"hr": M("SessionHits", draft("draft_read"), "Sum"), "hs": M("SessionHits", draft("draft_saved"), "Sum"),
+                 {"hr": M("SessionBytes", draft("draft_read"), "SampleCount"),
+                  "hs": M("SessionBytes", draft("draft_saved"), "SampleCount"),
                   "mr": M("SessionMisses", draft("draft_read"), "Sum"),
                   "ms": M("SessionMisses", draft("draft_saved"), "Sum")}, "hit rate %")], period=300),
         Graph("Drafts created in the database (Redis down)", [M("DatabaseFallback", draft("draft_created"), "Sum")],

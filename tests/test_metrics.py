@@ -273,9 +273,10 @@ def test_each_call_counts_what_it_did(invocations, db):
         assert inv.value("Unavailable", **dims) == (1 if status == 503 else None), label
         assert inv.value("ServerErrors", **dims) == (1 if status >= 500 and status != 503 else None), label
     draft = {"service": "draft_session"}
-    assert calls["read"].value("SessionHits", **draft, operation="draft_read") == 1
+    assert calls["read"].value("SessionMisses", **draft, operation="draft_read") is None
+    assert calls["read"].value("SessionBytes", **draft, operation="draft_read") > 0  # a hit: its SampleCount
     assert calls["read missing"].value("SessionMisses", **draft, operation="draft_read") == 1
-    assert calls["read missing"].value("SessionHits", **draft, operation="draft_read") is None
+    assert calls["read missing"].value("SessionBytes", **draft, operation="draft_read") is None  # no hit
     assert calls["save missing"].value("SessionMisses", **draft, operation="draft_saved") == 1
     saved = len(json.dumps({"topic": "Метрики", "language": "ru"}, ensure_ascii=False).encode())
     assert abs(calls["save"].value("SessionBytes", **draft, operation="draft_saved") - saved) <= 4

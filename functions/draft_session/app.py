@@ -79,13 +79,13 @@ def changes_of(form: Optional[FormData]) -> Changes:
 
 @contextmanager
 def _session_read() -> Iterator[None]:
-    """A read of one session, counted as a hit or a miss (404: expired, evicted, never there)."""
+    """A read of one session: a miss (404: expired, evicted, never there) is counted; a hit writes
+    the session's SessionBytes."""
     try:
         yield
     except NotFound:
         record("SessionMisses")
         raise
-    record("SessionHits")
 
 
 def _session_response(status: int, written: Written[Session], **headers: str) -> Response[str]:

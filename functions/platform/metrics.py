@@ -47,8 +47,10 @@ METRICS: dict[str, Metric] = {
     "ServerErrors": Metric(COUNT, "answers 5xx other than 503", CALL),
     "Unavailable": Metric(COUNT, "answers 503: a store was down", CALL),
     # Draft sessions (§6.1 "Redis metrics").
-    "SessionBytes": Metric(BYTES, "the size of a session's form as saved (average: the seed's average size)"),
-    "SessionHits": Metric(COUNT, "session reads (GET, PATCH) that found the session"),
+    # A read that found its session writes SessionBytes: its SampleCount is the hits (one point
+    # fewer on every autosave, issue 18), beside SessionMisses.
+    "SessionBytes": Metric(BYTES, "the size of a session's form as answered (average: the seed's average size; "
+                                  "SampleCount on draft_read, draft_saved: the session reads that found it)"),
     "SessionMisses": Metric(COUNT, "session reads that found nothing (expired, evicted, never there): 404"),
     "DatabaseFallback": Metric(COUNT, "drafts created in the database because Redis was down (DRAFT_DB_FALLBACK)"),
     "CoursesMaterialized": Metric(COUNT, "courses created from a draft (submit or file upload)"),

@@ -72,7 +72,7 @@ def test_every_alarm_has_its_runbook_section():
 def test_a_metrics_failure_never_fails_the_call_and_leaves_nothing_for_the_next(monkeypatch, capsys, caplog):
     token = metrics.begin()
     metrics.record("Requests")
-    metrics.record("SessionHits")
+    metrics.record("SessionMisses")
     units = metrics._units()
     # The second point fails after the first is in the writer: what is half written must not leak.
     monkeypatch.setattr(metrics, "_units", lambda: {"Requests": units["Requests"]})
@@ -83,4 +83,4 @@ def test_a_metrics_failure_never_fails_the_call_and_leaves_nothing_for_the_next(
     metrics.record("Latency", 2.0)
     metrics.flush(token, namespace="Unit", service="svc")
     [line] = [x for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
-    assert '"Latency":[2.0]' in line and "Requests" not in line and "SessionHits" not in line
+    assert '"Latency":[2.0]' in line and "Requests" not in line and "SessionMisses" not in line
