@@ -48,6 +48,16 @@ class HungStore:
                 self._silent.extend(pair)  # their pumps stop reading; bytes sit unanswered
             self._relays = []
 
+    def freeze(self) -> int:
+        """The connections already open go silent; new ones are relayed (a restored snapshot's
+        sockets: the process still holds them, nothing answers on them). How many were frozen."""
+        with self._lock:
+            frozen = len(self._relays)
+            for pair in self._relays:
+                self._silent.extend(pair)
+            self._relays = []
+        return frozen
+
     def drop_replies(self) -> None:
         """From now on requests are relayed and carried out, but their answers are thrown away."""
         with self._lock:

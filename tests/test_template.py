@@ -85,13 +85,26 @@ def test_every_function_in_the_repository_is_deployed(sam):
 
 def test_functions_run_python_3_12_on_arm64_each_behind_its_own_url(cfn):
     lambdas = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
-    urls = {v["Properties"]["TargetFunctionArn"]["Ref"]: v["Properties"]
+    aliases = {k: v["Properties"]["FunctionName"]["Ref"] for k, v in cfn["Resources"].items()
+               if v["Type"] == "AWS::Lambda::Alias"}
+    # Each URL invokes its function's `live` alias: the version SnapStart snapshots, when it is on.
+    urls = {aliases[v["Properties"]["TargetFunctionArn"]["Ref"]]: v["Properties"]
             for v in cfn["Resources"].values() if v["Type"] == "AWS::Lambda::Url"}
     assert lambdas
     for name, props in lambdas.items():
         assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"], name
         assert urls[name]["AuthType"] == "NONE", name
         assert ("Cors" in urls[name]) == (name == "DraftSessionFunction"), name
+
+
+def test_snapstart_is_a_parameter_applied_to_every_published_version(cfn, sam):
+    assert sam["Parameters"]["SnapStart"]["Default"] == "false"
+    assert sam["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    lambdas = [k for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"]
+    for name in lambdas:
+        assert cfn["Resources"][name]["Properties"]["SnapStart"] == {
+            "ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}, name
+        assert cfn["Resources"][f"{name}Aliaslive"]["Type"] == "AWS::Lambda::Alias", name
 
 
 def test_every_function_has_log_retention_an_errors_alarm_and_its_url_in_the_outputs(cfn, sam):
@@ -113,7 +126,7 @@ def test_the_cleanup_runs_hourly_alone_with_retries_and_a_watched_dead_letter_qu
     schedule = schedules[0]
     assert schedule["ScheduleExpression"] == "rate(1 hour)"
     target = schedule["Target"]
-    assert target["Arn"] == {"Fn::GetAtt": ["CleanupDraftsFunction", "Arn"]}
+    assert target["Arn"] == {"Ref": "CleanupDraftsFunctionAliaslive"}  # the published version (SnapStart's)
     assert json.loads(target["Input"]) == {"source": "aws.scheduler", "action": "cleanup"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from aws_lambda_powertools import Logger
 
-from .. import idempotency, metrics
+from .. import idempotency, metrics, snapstart
 from ..auth import Authenticator
 from ..errors import BadRequest, PayloadTooLarge
 from ..settings import get_settings
@@ -40,6 +40,7 @@ class Service:
         self.app = app
         self.authenticator = authenticator  # the process's (functions/wiring.py): its key cache lives there
         self.logger = Logger(service=name)
+        snapstart.register()  # one Service per function: its restore hooks, when SnapStart is on
 
     def handle_http(self, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
         start = time.perf_counter()
