@@ -140,6 +140,10 @@ def test_a_connection_returned_moments_ago_is_not_checked_again_one_idle_is(monk
     real = ConnectionPool.check_connection
     monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(lambda conn: (checks.append(1), real(conn))))
     monkeypatch.setattr(postgres, "CHECK_AFTER_IDLE_SECONDS", 0.3)
+    # A pool of its own: one left by earlier tests hands out connections idle for long (checked).
+    from functions import wiring
+
+    wiring.reset()
     pg().fetch_one("SELECT 1")  # a new connection: checked
     first = len(checks)
     for _ in range(5):

@@ -14,13 +14,10 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ..drafts.model import CourseRef, NewCourse, NoOrganization
-from .postgres import Connection, Postgres
-
-if TYPE_CHECKING:
-    from psycopg.types.json import Jsonb as JsonbValue
+from .postgres import Connection, Jsonb, Postgres
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _TRANSLIT = str.maketrans({
@@ -106,7 +103,3 @@ class PostgresCourses:
         return CourseRef(row[0], row[1], created=False) if row else None
 
 
-def Jsonb(value: Any) -> JsonbValue:  # noqa: N802 - stands in for psycopg's adapter, imported lazily
-    from psycopg.types.json import Jsonb as _Jsonb
-
-    return _Jsonb(value)

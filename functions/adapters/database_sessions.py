@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Optional, Union
 
 from ..drafts.model import (
@@ -38,22 +37,15 @@ from ..drafts.model import (
     VersionMismatch,
     Written,
 )
-from .courses import Jsonb, insert_draft
+from ..platform.timestamps import iso_ms, ms_of
+from .courses import insert_draft
 from .idempotency_keys import claim, store_answer
-from .postgres import Connection, Postgres
+from .postgres import Connection, Jsonb, Postgres
 
 _ROW = """
 SELECT id, organization_id, slug, settings, status, generation_status, created_at, updated_at
 FROM courses WHERE draft_session_id = %s AND user_id = %s
 """
-
-
-def iso_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def ms_of(value: str) -> int:
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 class _Row:
@@ -129,7 +121,7 @@ class DatabaseSessionStore:
     def create(self, user_id: uuid.UUID, session_id: uuid.UUID, org_id: Optional[uuid.UUID], form: dict[str, Any],
                *, now_ms: int, ttl_ms: int, max_sessions: int, max_per_minute: int,
                idem: Optional[Idempotency] = None) -> Written[Session]:
-        now = iso_of(now_ms)
+        now = iso_ms(now_ms)
 
         def work(conn: Connection) -> tuple[dict[str, Any], Written[Session]]:
             # The limit holds here too (each of these is a courses row), counted under a lock on the
@@ -164,7 +156,7 @@ class DatabaseSessionStore:
             version = int(row.meta.get("version", 1))
             if expected_version is not None and expected_version != version:
                 return VersionMismatch(version)
-            meta = {**row.meta, "version": version + 1, "updatedAt": iso_of(now_ms)}
+            meta = {**row.meta, "version": version + 1, "updatedAt": iso_ms(now_ms)}
             self._update(conn, row, _merged(row.form, changes), meta)
             session = self._session(self._locked(conn, user_id, session_id))
             return _session_answer(session), Written(session)
@@ -195,7 +187,7 @@ class DatabaseSessionStore:
                 course = CourseRef(row.id, row.slug, created=False)
                 return _course_answer(course), Written(Materializing(self._session(row), row.id, reason, course))
             assert row.meta is not None  # an open row has its draftSession
-            meta = {**row.meta, "state": "materialized", "updatedAt": iso_of(now_ms),
+            meta = {**row.meta, "state": "materialized", "updatedAt": iso_ms(now_ms),
                     "version": int(row.meta.get("version", 1)) + (1 if changes else 0)}
             # The organization at the moment of use, as for a course created from Redis.
             org = conn.execute("SELECT organization_id FROM users WHERE id = %s", (user_id,)).fetchone()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Optional, cast
 
 from ..platform.idempotency import Idempotency
-from .postgres import Connection, Postgres
+from .postgres import Connection, Jsonb, Postgres
 
 KEEP_HOURS = 24  # API.md: a repeat within 24 h gets the first answer
 
@@ -45,7 +45,6 @@ def claim(conn: Connection, scope: str, idem: Optional[Idempotency]) -> Optional
 def store_answer(conn: Connection, scope: str, idem: Optional[Idempotency], answer: dict[str, Any]) -> None:
     if idem is None:
         return
-    from .courses import Jsonb
 
     conn.execute(
         """UPDATE idempotency_keys SET fingerprint = %s, answer = %s, created_at = now()
@@ -84,7 +83,6 @@ class PostgresAnswers:
 
     def remember(self, scope: str, idem: Idempotency, answer: dict[str, Any]) -> dict[str, Any]:
         """Keep `answer` as the key's first answer; if another call kept one first, that one."""
-        from .courses import Jsonb
 
         row = self.pg.fetch_one(
             """INSERT INTO idempotency_keys AS k (scope, key_hash, fingerprint, answer) VALUES (%s, %s, %s, %s)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Optional
 
+from ..platform.timestamps import iso
 from .postgres import Postgres
 
 
@@ -96,7 +97,7 @@ class PostgresOrphanLedger:
             courses = conn.execute("SELECT count(DISTINCT course_id) FROM orphan_findings WHERE sweep = %s AND pass = %s",
                                    (name, state[0])).fetchone()[0]
         return {
-            "lastCompletedAt": state[1].isoformat().replace("+00:00", "Z"),
+            "lastCompletedAt": iso(state[1]),
             "orphanCourses": courses,
             "stores": {r[0]: {"courses": r[1], "items": int(r[2]), "bytes": int(r[3])} for r in per_store},
             "inProgress": bool(state[3]),

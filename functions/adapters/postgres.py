@@ -18,10 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
+
+if TYPE_CHECKING:
+    from psycopg.types.json import Jsonb as JsonbValue
 
 Params = Union[tuple[Any, ...], dict[str, Any], list[Any]]
 
@@ -252,3 +255,9 @@ def _unavailable(exc: BaseException, connect_failure: Optional[BaseException], *
     else:
         reason = "connection_lost"
     return StoreUnavailable("postgres", cause, applied=applied, reason=reason)
+
+
+def Jsonb(value: Any) -> JsonbValue:  # noqa: N802 - stands in for psycopg's adapter, imported lazily
+    from psycopg.types.json import Jsonb as _Jsonb
+
+    return _Jsonb(value)

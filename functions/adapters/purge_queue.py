@@ -15,7 +15,7 @@ from typing import Any, Optional, cast
 from ..purge import registry
 from ..purge.model import Counts, Entry, QueuedPurge, StepState
 from ..purge.ports import Outcome
-from .postgres import Postgres
+from .postgres import Jsonb, Postgres
 
 _CLAIM = """
 WITH due AS (
@@ -110,12 +110,6 @@ def _entry(row: Any) -> Entry:
                  attempts=row[4], removed=registry.removed_of(row[5]))
 
 
-def _jsonb(value: Any) -> Any:
-    from psycopg.types.json import Jsonb  # lazily, like every psycopg import of the functions
-
-    return Jsonb(value)
-
-
 class PostgresPurgeQueue:
 
     def __init__(self, pg: Postgres):
@@ -165,7 +159,7 @@ class PostgresPurgeQueue:
                 "token": token, "steps": list(registry.names()),
                 "ids": [uuid.UUID(o.course_id) for o in outcomes],
                 "errors": [o.error for o in outcomes],
-                "failures": [_jsonb({f.step: {"done": False, "error": f.error} for f in o.failed_steps})
+                "failures": [Jsonb({f.step: {"done": False, "error": f.error} for f in o.failed_steps})
                              if o.failed_steps else None for o in outcomes],
                 "delays": [float(o.retry_in_seconds) for o in outcomes]}).fetchall()
         return {str(r[0]): r[1] for r in rows}

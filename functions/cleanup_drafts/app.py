@@ -7,7 +7,6 @@ the scheduler's role can invoke the function that way) and admin-only HTTP route
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends, Response
@@ -20,6 +19,7 @@ from ..platform.auth import Principal
 from ..platform.errors import StoreUnavailable
 from ..platform.http import Service, context, current_admin, json_response, make_app, note, ok, operation
 from ..platform.settings import get_settings
+from ..platform.timestamps import iso
 from ..wiring import process
 from .models import CleanupRequest, CleanupResult, Health
 
@@ -31,10 +31,6 @@ Admin = Annotated[Principal, Depends(current_admin)]
 
 def cleanup() -> DraftCleanup:
     return process().draft_cleanup
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def camel(name: str) -> str:

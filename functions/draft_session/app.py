@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Depends, Response
@@ -31,6 +30,7 @@ from ..platform.http.responses import dumps
 from ..platform.idempotency import Idempotency
 from ..platform.metrics import record
 from ..platform.settings import get_settings
+from ..platform.timestamps import iso_ms
 from ..wiring import process
 from .models import CreateDraft, FormData, Materialize, Materialized, PatchDraft, SessionList
 from .models import Session as SessionModel
@@ -52,22 +52,16 @@ def user_id(user: Principal) -> uuid.UUID:
     return user.user_id
 
 
-def iso(ms: Optional[int]) -> Optional[str]:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def wire_session(s: Session) -> dict[str, Any]:
     return {"sessionId": str(s.session_id), "organizationId": str(s.organization_id) if s.organization_id else None,
-            "storage": s.storage.value, "createdAt": iso(s.created_ms), "updatedAt": iso(s.updated_ms),
-            "expiresAt": iso(s.expires_ms), "version": s.version, "formData": s.form, "state": s.state.value,
+            "storage": s.storage.value, "createdAt": iso_ms(s.created_ms), "updatedAt": iso_ms(s.updated_ms),
+            "expiresAt": iso_ms(s.expires_ms), "version": s.version, "formData": s.form, "state": s.state.value,
             "courseId": str(s.course_id) if s.course_id else None}
 
 
 def wire_summary(s: Summary) -> dict[str, Any]:
-    return {"sessionId": str(s.session_id), "topic": s.topic, "updatedAt": iso(s.updated_ms),
-            "expiresAt": iso(s.expires_ms)}
+    return {"sessionId": str(s.session_id), "topic": s.topic, "updatedAt": iso_ms(s.updated_ms),
+            "expiresAt": iso_ms(s.expires_ms)}
 
 
 def changes_of(form: Optional[FormData]) -> Changes:

@@ -21,9 +21,9 @@ from ..platform.errors import (
     NotFound,
     RateLimited,
     StoreUnavailable,
-    ValidationFailed,
     VersionConflict,
 )
+from ..platform.idempotency import key_reused
 from ..platform.settings import Settings
 from .model import (
     Changes,
@@ -266,9 +266,7 @@ def _error_of(refusal: Refusal) -> ApiError:
     if isinstance(refusal, CreatesRateLimited):
         return RateLimited("Too many new drafts this minute.", retry_after=max(1, refusal.retry_after_ms // 1000 + 1))
     if isinstance(refusal, KeyReused):
-        return ValidationFailed("This Idempotency-Key was used for another request.",
-                                details=[{"field": "Idempotency-Key", "code": "key_reused",
-                                          "message": "already used for a different request; send a new key"}])
+        return key_reused()
     if isinstance(refusal, NoOrganization):
         return _no_organization()
     raise TypeError(f"unmapped refusal {type(refusal).__name__}")

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .errors import ValidationFailed
+
 HEADER = "Idempotency-Key"
 VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # 1-255 visible ASCII characters
 
@@ -40,3 +42,10 @@ def from_request(key: Optional[str], *, method: str, path: str, query: str, body
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_reused() -> ValidationFailed:
+    """The answer to a key sent before with another request (API.md: 422, the field named)."""
+    return ValidationFailed("This Idempotency-Key was used for another request.",
+                            details=[{"field": "Idempotency-Key", "code": "key_reused",
+                                      "message": "already used for a different request; send a new key"}])

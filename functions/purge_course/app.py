@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
@@ -11,7 +10,6 @@ from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..platform.auth import Principal
-from ..platform.errors import ValidationFailed
 from ..platform.http import (
     Service,
     current_admin,
@@ -24,9 +22,10 @@ from ..platform.http import (
     operation,
     replay_headers,
 )
-from ..platform.idempotency import Idempotency
+from ..platform.idempotency import Idempotency, key_reused
 from ..platform.metrics import record
 from ..platform.settings import get_settings
+from ..platform.timestamps import iso
 from ..purge import registry
 from ..purge.orphans import Slice
 from ..purge.service import CoursePurges, PurgeAnswer
@@ -52,10 +51,6 @@ Key = Annotated[Optional[Idempotency], Depends(current_idempotency)]
 
 def purges() -> CoursePurges:
     return process().course_purges
-
-
-def iso(value: Optional[dt.datetime]) -> Optional[str]:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def wire_answer(answer: PurgeAnswer) -> tuple[int, dict[str, Any]]:
@@ -86,9 +81,7 @@ def first_answer(caller: Principal, key: Optional[Idempotency],
         status, body = run()
         kept = answers.remember(caller.label, key, {"status": status, "body": body})
     except KeyReused:
-        raise ValidationFailed("This Idempotency-Key was used for another request.", details=[
-            {"field": "Idempotency-Key", "code": "key_reused",
-             "message": "already used for a different request; send a new key"}]) from None
+        raise key_reused() from None
     replayed = kept != {"status": status, "body": body}  # a parallel call with the key was first
     return kept["status"], kept["body"], replayed
 

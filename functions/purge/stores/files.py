@@ -15,7 +15,6 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -32,22 +31,13 @@ class UnsafePath(RuntimeError):
     """A folder the purge will not touch (a link out of the storage root): its step fails, reported."""
 
 
-@dataclass(frozen=True)
-class Usage:
-    files: int = 0
-    bytes: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.files + other.files, self.bytes + other.bytes)
-
-
 class FileStore(Protocol):
     name: str
 
-    def measure(self, prefix: str) -> Usage:
+    def measure(self, prefix: str) -> Counts:
         """What lies under `prefix` (a folder path ending in '/'), without changing anything."""
 
-    def delete_prefix(self, prefix: str) -> Usage:
+    def delete_prefix(self, prefix: str) -> Counts:
         """Delete everything under `prefix`; what was deleted. Deleting nothing is fine (idempotent)."""
 
     def folders(self, prefix: str, *, start_after: Optional[str] = None) -> Iterator[str]:
@@ -87,21 +77,21 @@ class LocalFiles:
                 except FileNotFoundError:
                     continue  # removed meanwhile
 
-    def measure(self, prefix: str) -> Usage:
-        total = Usage()
+    def measure(self, prefix: str) -> Counts:
+        total = Counts()
         for _path, size in self._walk(prefix):
-            total += Usage(1, size)
+            total += Counts(1, size)
         return total
 
-    def delete_prefix(self, prefix: str) -> Usage:
-        total = Usage()
+    def delete_prefix(self, prefix: str) -> Counts:
+        total = Counts()
         try:
             for path, size in list(self._walk(prefix)):
                 try:
                     path.unlink()
                 except FileNotFoundError:
                     continue
-                total += Usage(1, size)
+                total += Counts(1, size)
             base = self._path(prefix)
             if base.is_dir():
                 # Empty folders go too, deepest first; a folder that gained a file meanwhile stays.
@@ -165,18 +155,18 @@ class S3Files:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.base + prefix):
             yield from page.get("Contents", ())
 
-    def measure(self, prefix: str) -> Usage:
+    def measure(self, prefix: str) -> Counts:
         try:
-            total = Usage()
+            total = Counts()
             for obj in self._objects(prefix):
-                total += Usage(1, int(obj.get("Size", 0)))
+                total += Counts(1, int(obj.get("Size", 0)))
             return total
         except self._errors() as exc:
             raise StoreUnavailable("storage", exc) from None
 
-    def delete_prefix(self, prefix: str) -> Usage:
+    def delete_prefix(self, prefix: str) -> Counts:
         """List page by page and delete each page in one request (at most 1000 keys each)."""
-        total = Usage()
+        total = Counts()
         try:
             batch: list[dict[str, Any]] = []
             for obj in self._objects(prefix):
@@ -190,7 +180,7 @@ class S3Files:
             raise StoreUnavailable("storage", exc) from None
         return total
 
-    def _delete(self, objects: list[dict[str, Any]]) -> Usage:
+    def _delete(self, objects: list[dict[str, Any]]) -> Counts:
         reply = self.client.delete_objects(Bucket=self.bucket, Delete={
             "Objects": [{"Key": o["Key"]} for o in objects], "Quiet": True})
         errors = reply.get("Errors") or []
@@ -198,7 +188,7 @@ class S3Files:
             first = errors[0]
             raise RuntimeError(f"S3 refused to delete {len(errors)} object(s), e.g. {first.get('Key')}: "
                                f"{first.get('Code')}")
-        return Usage(len(objects), sum(int(o.get("Size", 0)) for o in objects))
+        return Counts(len(objects), sum(int(o.get("Size", 0)) for o in objects))
 
     def folders(self, prefix: str, *, start_after: Optional[str] = None) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -247,7 +237,7 @@ class FileStep:
         org = str(entry.organization_id) if entry.organization_id else None
         for prefix in file_prefixes(entry.key, org):
             usage = self.store.measure(prefix) if measure_only else self.store.delete_prefix(prefix)
-            total += Counts(usage.files, usage.bytes)
+            total += usage
         return total
 
     def run(self, entries: list[Entry], expired: Deadline) -> StepReport:
@@ -335,7 +325,7 @@ class FilesSource:
         total = Counts()
         for prefix in prefixes:
             usage = self.store.measure(prefix)
-            total += Counts(usage.files, usage.bytes)
+            total += usage
         return total
 
 
