@@ -168,12 +168,14 @@ def _cause(name: str, cost: dict, heavy: list[tuple[str, float]], first: dict) -
         text += (f"{', '.join(lazy_missed)} are imported by the module itself though only some requests use them: "
                  "import them inside the adapter that does. ")
     else:
-        text += ("All of it is what the first request needs: Powertools' resolver and logger with pydantic (routing, "
-                 "validation, the OpenAPI models), redis-py (whose package imports asyncio), PyJWT with "
-                 "cryptography, pydantic-settings; qdrant-client and boto3 load only when used. ")
-    text += ("What would fix it: not cheaply in the functions' code (only by replacing Powertools' resolver and "
-             "pydantic-settings with lighter code); at deployment, Lambda SnapStart (the template's python3.12 "
-             "supports it) or provisioned concurrency start from an initialised container")
+        text += ("What is left is what the first request needs: Powertools' route decorators and Logger with "
+                 "pydantic (the wire models and their validation), redis-py (whose package imports asyncio), PyJWT "
+                 "(cryptography only with SUPABASE_JWKS_URL), pydantic-settings; qdrant-client and boto3 load only "
+                 "when used. ")
+    text += ("What would close the rest: replacing Powertools' decorators, Logger and pydantic-settings with "
+             "hand-written code, which this project does not do for a few tens of ms; at deployment, SnapStart "
+             "(template.yaml's SnapStart parameter, restore hooks in functions/platform/snapstart.py) or "
+             "provisioned concurrency start from an initialised container (README: Cold starts)")
     if cost["import_cpu_ms"] < 0.8 * cost["import_ms"]:
         text += (f". Busy neighbours stretched this run's wall time: the import's own CPU time was "
                  f"{cost['import_cpu_ms']:.0f} ms")

@@ -292,12 +292,16 @@ def _materialize_cause(m: dict[str, Dist]) -> tuple[str, list[str]]:
             f"checkout of a pooled Postgres connection costs {co:.3f} ms; the HTTP layer (token check, routing, "
             f"validation, log line) adds {max(h - sv, 0):.3f} ms")
     cause = (f"p50 {h:.3f} ms against {raw:.3f} ms raw. The domain with its adapters takes {sv:.3f} ms: the same "
-             f"GET, INSERT commit and DEL as the raw path, plus {co:.3f} ms to check out a pooled connection "
-             "(functions/adapters/postgres.py gives the pool a check= callback, so psycopg_pool sends a round trip to "
-             "test every connection it hands out) and the row's slug and settings. The HTTP layer adds "
-             f"{max(h - sv, 0):.3f} ms. What would fix it: check a pooled connection only when it has been idle "
-             "for a while (a dead one still becomes a 503 and is replaced), and the leaner request path of the "
-             "session rows")
+             f"GET, INSERT and DEL as the raw path, plus {co:.3f} ms to check out a pooled connection (tested only "
+             "after 5 s idle, functions/adapters/postgres.py), two round trips that bound the unit of work itself "
+             "(BEGIN with SET LOCAL statement_timeout and idle_in_transaction_session_timeout as one simple query, "
+             "then COMMIT: what keeps it safe behind a transaction-mode pooler, where the raw INSERT autocommits in "
+             f"one), and the row's slug and settings. The HTTP layer adds {max(h - sv, 0):.3f} ms. What would close "
+             "it: sending the BEGIN in one pipeline with the INSERT (tried: after a pipeline psycopg's flush request "
+             "disarms the server's idle-in-transaction timer, so a client that stalls mid-unit would hold its locks; "
+             "not taken), or a "
+             "network between function and stores, where the fixed Python of the handler shrinks against the round "
+             "trips (not measured here: this machine's kernel has no netem)")
     return cause, [note]
 
 
