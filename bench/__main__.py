@@ -20,7 +20,18 @@ import time
 from pathlib import Path
 
 from . import report
-from .common import ROOT, Row, Stores, apply_env, git_commit, handler_env, log, machine, server_versions
+from .common import (
+    ROOT,
+    Row,
+    Stores,
+    apply_env,
+    git_commit,
+    handler_env,
+    log,
+    machine,
+    network_hop_probe,
+    server_versions,
+)
 
 SIZES = {
     "full": {"calls": 2000, "other_sessions": 1_000_000, "expired_drafts": 200_000, "live_rows": 1_000_000,
@@ -61,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": command.strip(), "date": report.now_iso(), "machine": machine(), "commit": git_commit(),
             "load_start": machine()["load_avg"], "size": args.size, "notes": [],
             "sizes": ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sizes.items())}
+    meta["notes"].append("network-hop mode (Redis and Postgres across a 0.5 ms delay): " + network_hop_probe())
     rows: list[Row] = []
     with Stores(redis_servers=2) as stores:
         meta["servers"] = server_versions(stores.pg_url, stores.redis_url(0))

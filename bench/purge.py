@@ -267,6 +267,21 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
             seed(stores, env, course, sizes)
             collect()
             rows.append(_row(label, alone[label], *handler_purge(course), sizes, other_keys))
+        # Every store out of the function's process, as deployed with hosted Qdrant: without the
+        # in-memory stand-in (its step skipped, no vectors), files on moto's server over HTTP.
+        use_qdrant_client(None)
+        env = env_for(s3)
+        out_sizes = {**sizes, "vectors": 0}
+        course = Course(org, owner)
+        log("purge: each step alone (stores out of process)")
+        seed(stores, env, course, out_sizes)
+        collect()
+        outside = steps_alone(stores, course)
+        course = Course(org, owner)
+        log("purge: the handler (stores out of process)")
+        seed(stores, env, course, out_sizes)
+        collect()
+        rows.append(_row("stores out of process", outside, *handler_purge(course), out_sizes, other_keys))
     finally:
         moto.stop()
         use_qdrant_client(None)
@@ -279,7 +294,8 @@ def seed(stores, env: dict, course: Course, sizes: dict) -> None:
     from functions.wiring import process
 
     _seed_postgres(stores.pg_url, course)
-    _seed_vectors(process().vectors(), course, sizes["vectors"], 0)
+    if process().has_qdrant:
+        _seed_vectors(process().vectors(), course, sizes["vectors"], 0)
     _seed_files(env["STORAGE_URL"], env.get("S3_ENDPOINT_URL"), course, sizes["files"])
     _seed_keys(env["REDIS_URL"], course, sizes["keys"])
 
@@ -304,9 +320,9 @@ def _row(label: str, alone: dict, total: float, cpu: float, body: dict, sizes: d
         ratio=f"{r:.2f}x the slowest step ({slowest_step}); sequential sum {sequential * 1000:.0f} ms "
               f"({total / sequential:.2f}x of it)",
         met=r <= 1.2,
-        size=f"{sizes['vectors']:,} vectors (+{sizes['vectors']:,} of another course, {VECTOR_SIZE} dimensions, "
-             f"qdrant-client in memory), {sizes['files']:,} files of 1 KiB, {sizes['keys']:,} keys among "
-             f"{other_keys:,} others; one run each",
+        size=(f"{sizes['vectors']:,} vectors (+{sizes['vectors']:,} of another course, {VECTOR_SIZE} dimensions, "
+              "qdrant-client in memory), " if sizes["vectors"] else "no Qdrant in the process (its step skipped), ")
+             + f"{sizes['files']:,} files of 1 KiB, {sizes['keys']:,} keys among {other_keys:,} others; one run each",
         notes=notes,
         cause="" if r <= 1.2 else _purge_cause(alone, total, cpu))
 
@@ -316,6 +332,17 @@ def _purge_cause(alone: dict, total: float, cpu: float) -> str:
     order = sorted(wall, key=lambda k: -wall[k])
     parts = ", ".join(f"{k} {wall[k] * 1000:.0f} ms ({busy[k] * 1000:.0f} ms CPU here)" for k in order)
     cpu_sum = sum(busy.values())
+    if busy.get("qdrant", 0) < 0.25 * cpu_sum:  # no CPU-bound stand-in in the process
+        slowest = max((k for k in wall if k != "postgres"), key=wall.get)
+        rest = total - wall["postgres"] - wall[slowest]
+        return (f"alone the steps take {parts}; together, through the handler, {total * 1000:.0f} ms. The course's "
+                f"DELETE ({wall['postgres'] * 1000:.0f} ms) comes first (its trigger queues the purge, and a user "
+                "must not see the course once any store is touched), then the store steps side by side, of which "
+                f"{slowest} is the slowest ({wall[slowest] * 1000:.0f} ms); the other {max(rest, 0) * 1000:.0f} ms "
+                "are the queue's claim and finish (a Postgres round trip each, with the audit row), the threads' "
+                "start and this shared machine's neighbours. So the total approaches the DELETE plus the slowest "
+                "step, not the slowest step alone: what would close it is a purge that answers before its steps "
+                "ran (a 202 for every purge), which the contract's 200 with the counts rules out")
     return (f"alone the steps take {parts}; together, through the handler, {total * 1000:.0f} ms with "
             f"{cpu * 1000:.0f} ms of CPU in the function's process ({max(cpu - sum(busy.values()), 0) * 1000:.0f} ms "
             "more than the steps alone needed). Steps on threads overlap only their waits: "

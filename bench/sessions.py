@@ -301,7 +301,7 @@ def _materialize_cause(m: dict[str, Dist]) -> tuple[str, list[str]]:
              "disarms the server's idle-in-transaction timer, so a client that stalls mid-unit would hold its locks; "
              "not taken), or a "
              "network between function and stores, where the fixed Python of the handler shrinks against the round "
-             "trips (not measured here: this machine's kernel has no netem)")
+             "trips (not measured: the network-hop line under Notes says why)")
     return cause, [note]
 
 
