@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
 from ..platform.errors import StoreUnavailable
 from ..platform.settings import Settings
@@ -116,8 +116,8 @@ class Postgres:
         # One round trip opens the transaction and bounds it (a simple query: no parameters). The
         # server cancels a statement after statement_ms, well before the client-side bound below; a
         # transaction left idle (a container frozen or killed mid-way) is ended by the server.
-        # (Not pipelined with the unit's first statement: after a pipeline, psycopg's flush request
-        # disarms the server's idle-in-transaction timer, measured in issue 18.)
+        # It is sent with the unit's first statement, as one simple query (_Unit), not in a pipeline:
+        # after a pipeline, psycopg's flush request disarms the server's idle-in-transaction timer.
         self.begin = (f"BEGIN; SET LOCAL statement_timeout = {self.statement_ms}; "
                       f"SET LOCAL idle_in_transaction_session_timeout = {self.statement_ms}")
 
@@ -177,7 +177,7 @@ class Postgres:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A connection inside one bounded transaction, committed when the block ends without an error
-        (rolled back otherwise); `with conn.transaction():` inside it is a savepoint.
+        (rolled back otherwise).
 
         Any connection-level failure (refused, timed out, dropped mid-statement, cancelled by the
         server's timeout) is a StoreUnavailable, so the caller answers 503 and the next call gets a
@@ -199,30 +199,17 @@ class Postgres:
 
     @contextmanager
     def _begun(self) -> Iterator[Connection]:
-        """A pooled connection with its transaction begun. The pool's context commits on success and
-        rolls back on an error. A connection reused without a check (returned moments ago) that turns
-        out dead, after a server restart or a failover, fails its BEGIN: nothing of the unit was sent,
-        so the pool discards it and the next one is taken (as many as the pool holds)."""
-        import psycopg
-
-        for attempt in range(MAX_POOL + 1):
-            context = self.pool().connection()
-            conn = context.__enter__()
-            try:
-                conn.execute(self.begin)
-            except psycopg.OperationalError as exc:
-                context.__exit__(type(exc), exc, exc.__traceback__)
-                if conn.closed and attempt < MAX_POOL:
-                    continue
-                raise
-            break
+        """A pooled connection whose transaction begins with the unit's first statement (_Unit). The
+        pool's context commits on success and rolls back on an error."""
+        unit = _Unit(self)
         try:
-            yield conn
+            yield unit
         except BaseException as exc:
-            if not context.__exit__(type(exc), exc, exc.__traceback__):
+            if unit.context is not None and not unit.context.__exit__(type(exc), exc, exc.__traceback__):
                 raise
         else:
-            context.__exit__(None, None, None)
+            if unit.context is not None:
+                unit.context.__exit__(None, None, None)
 
     def fetch_one(self, sql: str, params: Optional[Params] = None) -> Any:
         with self.connection() as conn:
@@ -231,6 +218,45 @@ class Postgres:
     def fetch_all(self, sql: str, params: Optional[Params] = None) -> list[Any]:
         with self.connection() as conn:
             return list(conn.execute(sql, params).fetchall())
+
+
+class _Unit:
+    """The connection a unit of work sees. Its first statement carries the BEGIN and the bounds in the
+    same message (one simple query, its parameters bound by psycopg on the client): a round trip less
+    for every unit, a third of a one-statement one (make bench, materialize). Nothing is committed
+    before the unit's COMMIT, so a first statement that finds its pooled connection dead (returned
+    moments ago, so not checked; the server restarted or failed over since) is sent again on the
+    next connection, as many times as the pool holds connections."""
+
+    def __init__(self, pg: Postgres):
+        self.pg = pg
+        self.context: Any = None
+        self.conn: Any = None
+        self.pending: Optional[str] = pg.begin
+
+    def execute(self, query: str, params: Optional[Params] = None) -> Cursor:
+        if self.pending is None:
+            return cast(Cursor, self.conn.execute(query, params))
+        import psycopg
+
+        for attempt in range(MAX_POOL + 1):
+            if self.conn is None:
+                self.context = self.pg.pool().connection()
+                self.conn = self.context.__enter__()
+            cursor = psycopg.ClientCursor(self.conn)
+            try:
+                cursor.execute(f"{self.pending}; {query}", params)
+            except psycopg.OperationalError as exc:
+                if not self.conn.closed or attempt == MAX_POOL:
+                    raise
+                context, self.context, self.conn = self.context, None, None
+                context.__exit__(type(exc), exc, exc.__traceback__)  # the pool discards it
+                continue
+            break
+        self.pending = None
+        while cursor.nextset():  # past the BEGIN's and the SETs' results to the statement's
+            pass
+        return cast(Cursor, cursor)
 
 
 def _unavailable(exc: BaseException, connect_failure: Optional[BaseException], *,
