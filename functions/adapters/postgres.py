@@ -76,7 +76,7 @@ def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
 
     class BoundedConnection(psycopg.Connection):
         default_wait_timeout = wait_timeout
-        returned_at = float("-inf")  # when the pool last got it back (time.monotonic())
+        returned_at = float("-inf")  # when it was made, or the pool last got it back (time.monotonic())
 
         def wait(self, gen: Any, interval: float = interval, timeout: Optional[float] = None) -> Any:
             return super().wait(gen, interval=interval,
@@ -90,6 +90,7 @@ def _bounded_connection_class(wait_timeout: float, failures: Postgres) -> type:
                 failures.connect_failure = exc
                 raise
             failures.connect_failure = None
+            conn.returned_at = time.monotonic()  # as fresh as one handed back just now
             return conn
 
     return BoundedConnection
