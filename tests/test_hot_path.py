@@ -183,3 +183,20 @@ def test_a_server_restarted_between_two_quick_calls_costs_no_503(pg_server):
             answers.append("503")
     print("after a restart:", answers)
     assert answers == [1, 1, 1]
+
+
+def test_a_units_errors_reach_its_caller_whether_or_not_a_statement_was_sent():
+    # The unit opens its connection with its first statement; an error before that one must not be
+    # swallowed by the context that has nothing to close yet.
+    import pytest
+
+    from tests.wired import pg
+
+    with pytest.raises(ValueError, match="before"):
+        with pg().connection():
+            raise ValueError("before any statement")
+    with pytest.raises(ValueError, match="after"):
+        with pg().connection() as conn:
+            conn.execute("SELECT 1")
+            raise ValueError("after one")
+    assert pg().fetch_one("SELECT 1")[0] == 1

@@ -206,7 +206,7 @@ class Postgres:
         try:
             yield unit
         except BaseException as exc:
-            if unit.context is not None and not unit.context.__exit__(type(exc), exc, exc.__traceback__):
+            if unit.context is None or not unit.context.__exit__(type(exc), exc, exc.__traceback__):
                 raise
         else:
             if unit.context is not None:
@@ -242,8 +242,9 @@ class _Unit:
 
         for attempt in range(MAX_POOL + 1):
             if self.conn is None:
-                self.context = self.pg.pool().connection()
-                self.conn = self.context.__enter__()
+                context = self.pg.pool().connection()
+                self.conn = context.__enter__()  # (a PoolTimeout here leaves nothing to exit)
+                self.context = context
             cursor = psycopg.ClientCursor(self.conn)
             try:
                 cursor.execute(f"{self.pending}; {query}", params)
