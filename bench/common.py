@@ -323,7 +323,7 @@ def network_hop_probe() -> str:
         return "not measured: a network namespace and tc need root"
     if not (shutil.which("ip") and shutil.which("tc")):
         return "not measured: iproute2 (ip, tc) is not installed"
-    name = f"bench-hop-{os.getpid()}"
+    name = f"bh{os.getpid() % 100000}"  # an interface name has at most 15 characters
     try:
         made = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
                               capture_output=True, text=True)

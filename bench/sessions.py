@@ -291,17 +291,17 @@ def _materialize_cause(m: dict[str, Dist]) -> tuple[str, list[str]]:
     note = (f"where the time goes (p50): the domain call with its adapters alone {sv:.3f} ms, of which an empty "
             f"checkout of a pooled Postgres connection costs {co:.3f} ms; the HTTP layer (token check, routing, "
             f"validation, log line) adds {max(h - sv, 0):.3f} ms")
-    cause = (f"p50 {h:.3f} ms against {raw:.3f} ms raw. The domain with its adapters takes {sv:.3f} ms: the same "
-             f"GET, INSERT and DEL as the raw path, plus {co:.3f} ms to check out a pooled connection (tested only "
-             "after 5 s idle, functions/adapters/postgres.py), two round trips that bound the unit of work itself "
-             "(BEGIN with SET LOCAL statement_timeout and idle_in_transaction_session_timeout as one simple query, "
-             "then COMMIT: what keeps it safe behind a transaction-mode pooler, where the raw INSERT autocommits in "
-             f"one), and the row's slug and settings. The HTTP layer adds {max(h - sv, 0):.3f} ms. What would close "
-             "it: sending the BEGIN in one pipeline with the INSERT (tried: after a pipeline psycopg's flush request "
-             "disarms the server's idle-in-transaction timer, so a client that stalls mid-unit would hold its locks; "
-             "not taken), or a "
-             "network between function and stores, where the fixed Python of the handler shrinks against the round "
-             "trips (not measured: the network-hop line under Notes says why)")
+    cause = (f"p50 {h:.3f} ms against {raw:.3f} ms raw. The domain with its adapters takes {sv:.3f} ms: where the "
+             "raw path sends a GET, an autocommitted INSERT and a DEL, it runs a Redis script that closes the session "
+             "(the snapshot), the INSERT (the unit's BEGIN and bounds, SET LOCAL statement_timeout and "
+             "idle_in_transaction_session_timeout, travel in its message), a COMMIT, and a script that leaves the "
+             f"tombstone: one round trip more, plus {co:.3f} ms to check out a pooled connection (tested only after "
+             "5 s idle, functions/adapters/postgres.py) and the row's slug and settings. The HTTP layer "
+             f"adds {max(h - sv, 0):.3f} ms. What would close it: the COMMIT in the INSERT's message too, for a unit "
+             "of one statement (taken only at a price: on a dropped connection its outcome would be unknown, never "
+             "'nothing was changed', so every such 503 would leave the session materializing until a retry), or a "
+             "network between function and stores, where the fixed Python of the handler shrinks against the "
+             "round trips (not measured: the network-hop line under Notes says why)")
     return cause, [note]
 
 
