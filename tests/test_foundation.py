@@ -79,3 +79,13 @@ def test_draft_session_imports_no_qdrant_or_boto3():
             "print(sorted(m for m in ('qdrant_client', 'boto3') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["functions.draft_session.app", "functions.cleanup_drafts.app",
+                                    "functions.purge_course.app"])
+def test_no_function_imports_a_store_client_before_its_first_request(module):
+    # The clients load when a request first needs them (issue 18: the import is the cold start).
+    code = (f"import sys, {module}; "
+            "print(sorted(m for m in ('redis', 'psycopg', 'qdrant_client', 'boto3') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

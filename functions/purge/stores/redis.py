@@ -18,13 +18,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ...adapters.redis import BadScanPosition, Client, ScanPosition, key_chunks, redis_errors, scan_page
 from ..model import Counts, Entry
 from ..ports import Page, Resources
 from ..registry import PurgeStore
 from ..steps import BatchStep
+
+if TYPE_CHECKING:  # the adapter (and redis-py) load with the first purge, not with the function
+    from ...adapters.redis import Client, ScanPosition
 
 UUID_LEN = 36
 # (prefix, the character that must follow the course id)
@@ -95,6 +97,8 @@ class RedisCourseKeys:
 
     def count(self, courses: dict[str, list[str]]) -> dict[str, int]:
         """Keys per course id ({courseId: [materialIds]}), changing nothing."""
+        from ...adapters.redis import redis_errors
+
         with redis_errors():
             found = self._scan(set(courses)) if courses else {}
             pipe = self.redis.pipeline(transaction=False)
@@ -113,6 +117,8 @@ class RedisCourseKeys:
         """UNLINK every key of these courses; the number actually removed per course."""
         if not courses:
             return {}
+        from ...adapters.redis import key_chunks, redis_errors
+
         with redis_errors():
             found = self._scan(set(courses))
             pipe = self.redis.pipeline(transaction=False)
@@ -132,6 +138,8 @@ class RedisCourseKeys:
                      count: Optional[int] = None) -> tuple[ScanPosition, dict[str, int]]:
         """One SCAN step (for the orphan sweep): keys per course id seen, and the next position
         (opaque; None when every primary is done). A position not handed out here is a ValueError."""
+        from ...adapters.redis import redis_errors, scan_page
+
         with redis_errors():
             position, keys = scan_page(self.redis, position, count=count or self.scan_count)
         seen: dict[str, int] = defaultdict(int)
@@ -168,6 +176,8 @@ class RedisSource:
         self.keys = keys
 
     def page(self, position: Any, size: int) -> Page:
+        from ...adapters.redis import BadScanPosition
+
         try:
             position, seen = self.keys.scan_courses(position, count=size)
         except BadScanPosition:
