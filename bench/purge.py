@@ -339,8 +339,10 @@ def _purge_cause(alone: dict, total: float, cpu: float) -> str:
                 f"DELETE ({wall['postgres'] * 1000:.0f} ms) comes first (its trigger queues the purge, and a user "
                 "must not see the course once any store is touched), then the store steps side by side, of which "
                 f"{slowest} is the slowest ({wall[slowest] * 1000:.0f} ms); the other {max(rest, 0) * 1000:.0f} ms "
-                "are the queue's claim and finish (a Postgres round trip each, with the audit row), the threads' "
-                "start and this shared machine's neighbours. So the total approaches the DELETE plus the slowest "
+                "are the queue's claim and finish (a Postgres round trip each, with the audit row) and the steps' own "
+                f"CPU in this process ({cpu_sum * 1000:.0f} ms alone, {cpu * 1000:.0f} ms through the handler: "
+                "redis-py and boto3 reading replies), which their threads take in turn under the GIL while the "
+                "servers share the same 2 cores. So the total approaches the DELETE plus the slowest "
                 "step, not the slowest step alone: what would close it is a purge that answers before its steps "
                 "ran (a 202 for every purge), which the contract's 200 with the counts rules out")
     return (f"alone the steps take {parts}; together, through the handler, {total * 1000:.0f} ms with "
