@@ -244,16 +244,20 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
             apply_env(env)
             return env
 
+        def fresh(label: str, what: str, env: dict, sizes: dict) -> Course:
+            """A course seeded in every store, the collector run: what each measurement starts from."""
+            course = Course(org, owner)
+            log(f"purge: {what} ({label})")
+            seed(stores, env, course, sizes)
+            collect()
+            return course
+
         env = env_for(disk)
         _seed_vectors(process().vectors(), Course(org, owner), 0, vectors)  # another course's
         alone = {}
         for label, extra in (("disk", disk), ("moto S3", s3)):
             env = env_for(extra)
-            course = Course(org, owner)
-            log(f"purge: each step alone ({label} files)")
-            seed(stores, env, course, sizes)
-            collect()
-            alone[label] = steps_alone(stores, course)
+            alone[label] = steps_alone(stores, fresh(f"{label} files", "each step alone", env, sizes))
         # The steps that do not depend on the file store were timed twice: keep the faster.
         for name in alone["disk"]["wall"]:
             if name != "files":
@@ -262,26 +266,17 @@ def run(stores, *, vectors: int, files: int, keys: int, other_keys: int) -> list
                     alone["disk"][kind][name] = alone["moto S3"][kind][name] = alone[best][kind][name]
         for label, extra in (("disk", disk), ("moto S3", s3)):
             env = env_for(extra)
-            course = Course(org, owner)
-            log(f"purge: the handler ({label} files)")
-            seed(stores, env, course, sizes)
-            collect()
+            course = fresh(f"{label} files", "the handler", env, sizes)
             rows.append(_row(label, alone[label], *handler_purge(course), sizes, other_keys))
         # Every store out of the function's process, as deployed with hosted Qdrant: without the
         # in-memory stand-in (its step skipped, no vectors), files on moto's server over HTTP.
         use_qdrant_client(None)
         env = env_for(s3)
         out_sizes = {**sizes, "vectors": 0}
-        course = Course(org, owner)
-        log("purge: each step alone (stores out of process)")
-        seed(stores, env, course, out_sizes)
-        collect()
-        outside = steps_alone(stores, course)
-        course = Course(org, owner)
-        log("purge: the handler (stores out of process)")
-        seed(stores, env, course, out_sizes)
-        collect()
-        rows.append(_row("stores out of process", outside, *handler_purge(course), out_sizes, other_keys))
+        label = "stores out of process"
+        outside = steps_alone(stores, fresh(label, "each step alone", env, out_sizes))
+        course = fresh(label, "the handler", env, out_sizes)
+        rows.append(_row(label, outside, *handler_purge(course), out_sizes, other_keys))
     finally:
         moto.stop()
         use_qdrant_client(None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import select
 import socket
 import threading
+from collections.abc import Callable
 from typing import Optional
 
 POLL = 0.1
@@ -44,9 +45,7 @@ class HungStore:
         """From now on nothing is answered, on new connections and on those already open."""
         with self._lock:
             self._hanging = True
-            for pair in self._relays:
-                self._silent.extend(pair)  # their pumps stop reading; bytes sit unanswered
-            self._relays = []
+        self.freeze()
 
     def freeze(self) -> int:
         """The connections already open go silent; new ones are relayed (a restored snapshot's
@@ -54,7 +53,7 @@ class HungStore:
         with self._lock:
             frozen = len(self._relays)
             for pair in self._relays:
-                self._silent.extend(pair)
+                self._silent.extend(pair)  # their pumps stop reading; bytes sit unanswered
             self._relays = []
         return frozen
 
@@ -153,3 +152,27 @@ def _close(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+# Far above any configured timeout: a call still blocked then is a missing timeout. It only keeps a
+# broken build from hanging the suite; it measures nothing.
+HANG_LIMIT = 60
+
+
+def bounded(fn: Callable[[], object], limit: float = HANG_LIMIT):
+    """Run fn in a thread; fail (instead of hanging the run) if it has not returned after `limit`."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # surfaced below, in the test's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit)
+    assert not worker.is_alive(), f"the call was still blocked after {limit}s: a store timeout is missing"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -22,30 +20,7 @@ from functions.adapters.redis_sessions import session_key
 from functions.draft_session.app import handler
 from tests.conftest import call
 from tests.drafts_workload import Crowd, SimUser, handler_send, totals, verify, wait_until
-from tests.hung_store import HungStore
-
-# Far above any configured timeout: a call still blocked then is a missing timeout. It only keeps a
-# broken build from hanging the suite; it measures nothing.
-HANG_LIMIT = 60
-
-
-def bounded(fn: Callable[[], object], limit: float = HANG_LIMIT):
-    """Run fn in a thread; fail (instead of hanging the run) if it has not returned after `limit`."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # surfaced below, in the test's thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(limit)
-    assert not worker.is_alive(), f"the call was still blocked after {limit}s: a store timeout is missing"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+from tests.hung_store import HungStore, bounded
 
 
 def assert_unavailable(reply) -> None:

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,23 +27,12 @@ from functions.adapters import redis_sessions as draft_sessions
 from functions.adapters.redis_sessions import index_key, session_key
 from functions.draft_session.app import handler
 from tests.conftest import call
-from tests.hung_store import HungStore
-
-HANG_LIMIT = 60  # only keeps a broken build from hanging the suite
+from tests.hung_store import HungStore, bounded
 
 
 def keyed(user, method, path, key=None, body=None):
     headers = {"Idempotency-Key": key} if key else None
     return call(handler, method, path, token=user.token, body=body, headers=headers)
-
-
-def bounded(fn):
-    box: dict = {}
-    worker = threading.Thread(target=lambda: box.update(value=fn()), daemon=True)
-    worker.start()
-    worker.join(HANG_LIMIT)
-    assert not worker.is_alive(), "the call was still blocked: a store timeout is missing"
-    return box["value"]
 
 
 def evalsha_calls(rds) -> tuple[int, int]:

@@ -17,8 +17,7 @@ import pytest
 from functions.draft_session.app import handler
 from functions.platform import snapstart
 from tests.conftest import call
-from tests.hung_store import HungStore
-from tests.test_faults_draft_session import bounded
+from tests.hung_store import HungStore, bounded
 
 
 @pytest.fixture
